@@ -1,0 +1,70 @@
+# GAN reversal image compression: `make report` runs the notebooks in order with papermill,
+# `make test` runs the tests. Both create .venv and install the pinned dependencies first.
+# Every stage is a real file target: an up-to-date stage does not re-run.
+
+# params/$(PROFILE).yaml; runs/ and reports/ go below $(WORKDIR); $(PYTHON) creates .venv
+PROFILE ?= default
+WORKDIR ?= $(CURDIR)
+PYTHON ?= python3
+
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+RUN := $(WORKDIR)/runs/$(PROFILE)
+REP := $(WORKDIR)/reports/$(PROFILE)
+PARAMS := params/$(PROFILE).yaml
+export GANLIB_WORKDIR := $(WORKDIR)
+PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
+stage = -y "$$($(PY) -m ganlib.pipeline $(PROFILE) $(1))"
+
+.PHONY: help report data train invert baselines results test lab venv clean clean-run
+.DELETE_ON_ERROR:
+
+help: ## list the targets
+	@echo "make <target> [PROFILE=default|smoke] [WORKDIR=dir]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+report: $(REP)/report.html ## run every stage that is out of date and render reports/$(PROFILE)/report.html
+
+venv: $(INSTALLED) ## create .venv and install the pinned dependencies and the ganlib kernel
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e .
+	$(PY) -m ipykernel install --sys-prefix --name ganlib --display-name "Python (ganlib)" >/dev/null
+	touch $@
+
+data: $(RUN)/data.npz ## 01: prepare the data set and the seen/unseen split
+$(RUN)/data.npz: notebooks/01_data.ipynb $(PARAMS) $(INSTALLED)
+	$(PAPERMILL) $< $(REP)/01_data.ipynb $(call stage,data)
+
+train: $(RUN)/generator.safetensors ## 02: train the GAN
+$(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/data.npz
+	$(PAPERMILL) $< $(REP)/02_train_gan.ipynb $(call stage,train)
+
+invert: $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv ## 03: compress seen and unseen images by latent search
+$(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/generator.safetensors
+	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*)
+
+baselines: $(RUN)/baselines.csv ## 04: PNG, K-means, JPEG and WebP on the same images
+$(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/data.npz
+	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
+
+results: $(REP)/summary.csv ## 05: summary tables and figures
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv $(RUN)/baselines.csv
+	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
+
+$(REP)/report.html: $(REP)/summary.csv
+	$(PY) -m ganlib.report $(REP)
+
+test: $(INSTALLED) ## run the test suite (unit tests and the smoke chain end to end)
+	$(PY) -m pytest tests
+
+lab: $(INSTALLED) ## open JupyterLab on notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+clean-run: ## delete runs/$(PROFILE) and reports/$(PROFILE)
+	rm -rf $(RUN) $(REP)
+
+clean: ## delete runs/, reports/ outputs and .venv
+	rm -rf $(WORKDIR)/runs $(WORKDIR)/reports/*/ $(VENV)

@@ -1,0 +1,1 @@
+"""GAN reversal image compression."""

@@ -1,0 +1,141 @@
+"""Classical baselines behind the :class:`ganlib.codec.Codec` interface.
+
+Every ``encode`` returns the bytes of a real file (PNG, JPEG, WebP) that ``decode``
+reads back; byte counts are ``len(encode(image))``. Images are uint8 (H, W, C).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import PIL
+from PIL import Image
+
+from .codec import Codec
+from .data import to_hwc
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    if image.ndim != 3 or image.shape[2] not in (1, 3) or image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (H, W, 1 or 3); got {image.dtype} {image.shape}")
+    return Image.fromarray(image[..., 0] if image.shape[2] == 1 else image, "L" if image.shape[2] == 1 else "RGB")
+
+
+def _from_pil(image: Image.Image, channels: int) -> np.ndarray:
+    """Decoded PIL image -> uint8 (H, W, channels). Formats without a gray mode (WebP)
+    decode gray images as RGB; they are converted back with Pillow's luma transform."""
+    image = image.convert("L" if channels == 1 else "RGB")
+    return to_hwc(np.asarray(image, dtype=np.uint8)[None])[0]
+
+
+class PillowCodec(Codec):
+    """A still-image format written and read by Pillow with fixed save options.
+    ``channels`` (1 or 3) is the channel count ``decode`` returns."""
+
+    format = ""
+    version = f"Pillow {PIL.__version__}"
+
+    def __init__(self, param: int | None = None, channels: int = 1):
+        self.param, self.channels = param, channels
+
+    def save_options(self) -> dict:
+        return {}
+
+    def encode(self, image: np.ndarray) -> bytes:
+        buf = io.BytesIO()
+        _to_pil(image).save(buf, format=self.format, **self.save_options())
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as im:
+            return _from_pil(im, self.channels)
+
+
+class PNG(PillowCodec):
+    """Lossless PNG at maximum deflate effort."""
+
+    name, format = "png", "PNG"
+
+    def save_options(self) -> dict:
+        return {"optimize": True}
+
+
+class JPEG(PillowCodec):
+    """Baseline JPEG (libjpeg via Pillow), quality 1..95, optimized Huffman tables."""
+
+    name, format = "jpeg", "JPEG"
+
+    def save_options(self) -> dict:
+        return {"quality": self.param, "optimize": True}
+
+
+class WebP(PillowCodec):
+    """Lossy WebP (libwebp via Pillow), quality 0..100, slowest/best method."""
+
+    name, format = "webp", "WEBP"
+
+    def save_options(self) -> dict:
+        return {"quality": self.param, "method": 6}
+
+
+class KMeans(Codec):
+    """K-means colour quantization stored as a palette PNG: the palette (K colours) and the
+    index map (ceil(log2 K) bits per pixel, deflated) are in the file; decode looks indices up."""
+
+    name = "kmeans"
+    version = f"Pillow {PIL.__version__} (PNG palette), NumPy {np.__version__} (k-means)"
+
+    def __init__(self, k: int, channels: int = 1, iterations: int = 30):
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 256:
+            raise ValueError(f"k={k!r} is not allowed; it must be an integer from 2 to 256")
+        self.param, self.channels, self.iterations = k, channels, iterations
+
+    def cluster(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lloyd's algorithm from k-means++-style deterministic seeds (quantiles of
+        brightness). pixels (N, C) float -> (centres (K, C) uint8, labels (N,))."""
+        k = min(self.param, len(np.unique(pixels, axis=0)))
+        order = np.argsort(pixels.sum(1), kind="stable")
+        centres = pixels[order[np.linspace(0, len(pixels) - 1, k).round().astype(int)]].astype(np.float64)
+        for _ in range(self.iterations):
+            labels = ((pixels[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+            new = np.array([pixels[labels == j].mean(0) if np.any(labels == j) else centres[j] for j in range(k)])
+            if np.allclose(new, centres):
+                break
+            centres = new
+        centres = np.clip(np.round(centres), 0, 255).astype(np.uint8)
+        labels = ((pixels[:, None, :] - centres[None].astype(np.float64)) ** 2).sum(-1).argmin(1)
+        return centres, labels
+
+    def encode(self, image: np.ndarray) -> bytes:
+        _to_pil(image)  # validates the shape
+        h, w, c = image.shape
+        centres, labels = self.cluster(image.reshape(-1, c).astype(np.float64))
+        palette = np.repeat(centres, 3, axis=1) if c == 1 else centres
+        im = Image.fromarray(labels.reshape(h, w).astype(np.uint8), "P")
+        im.putpalette(palette.reshape(-1).tolist(), rawmode="RGB")
+        buf = io.BytesIO()
+        bits = max(1, int(np.ceil(np.log2(max(2, len(centres))))))
+        im.save(buf, format="PNG", optimize=True, bits=bits)
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        return rgb[..., :1] if self.channels == 1 else rgb  # gray palettes have R = G = B
+
+
+SCHEMES = {
+    "png": (PNG, None),
+    "kmeans4": (KMeans, 4),
+    "jpeg10": (JPEG, 10),
+    "jpeg1": (JPEG, 1),
+    "webp0": (WebP, 0),
+}
+
+
+def make(scheme: str, channels: int = 1) -> Codec:
+    """A baseline codec by scheme id (``png``, ``kmeans4``, ``jpeg10``, ``jpeg1``, ``webp0``)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme={scheme!r} is not allowed; choose one of: {', '.join(SCHEMES)}")
+    cls, param = SCHEMES[scheme]
+    return cls(param, channels=channels)

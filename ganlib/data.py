@@ -1,0 +1,220 @@
+"""Data sets: Fashion-MNIST from IDX files, or any folder of PNG/JPEG images.
+
+Images everywhere are ``uint8`` arrays of shape ``(N, H, W, C)`` with values 0..255.
+Raw data is read, never modified; prepared arrays go to ``runs/<profile>/data.npz``.
+"""
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import files, params, paths
+
+DATASETS = ("fashion_mnist", "folder")
+SPLITS = ("seen", "unseen")
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
+IDX_FILES = {
+    "train": "train-images-idx3-ubyte",
+    "test": "t10k-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class DataError(RuntimeError):
+    """The data set could not be found or read."""
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a uint8 array of its stored shape."""
+    path = Path(path)
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    start = 4 + 4 * ndim
+    if len(raw) - start != int(np.prod(dims)):
+        raise DataError(f"{path} is truncated: header says {dims}, data has {len(raw) - start} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _idx_path(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    # torchvision keeps them under FashionMNIST/raw/
+    for found in sorted(directory.glob(f"**/{stem}*")):
+        if found.name in (stem, stem + ".gz"):
+            return found
+    return None
+
+
+def find_idx_dir(directory: str | Path | None) -> Path | None:
+    """Return the directory holding the four Fashion-MNIST IDX files below ``directory``."""
+    if not directory or not Path(directory).is_dir():
+        return None
+    found = [_idx_path(Path(directory), stem) for stem in IDX_FILES.values()]
+    return found[0].parent if all(found) else None
+
+
+def _fetch_debian(dest: Path) -> Path | None:
+    """``apt-get download`` the Debian package and unpack it (no root needed)."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            subprocess.run(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp, check=True,
+                           capture_output=True, timeout=600)
+            deb = next(Path(tmp).glob("*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "x")], check=True,
+                           capture_output=True, timeout=600)
+        except (subprocess.SubprocessError, StopIteration, OSError):
+            return None
+        unpacked = Path(tmp) / "x" / DEBIAN_DIR.relative_to("/")
+        if find_idx_dir(unpacked) is None:
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".fetch-"))
+        shutil.copytree(unpacked, staging, dirs_exist_ok=True)
+        staging.replace(dest)
+    return dest
+
+
+def _fetch_torchvision(dest: Path) -> Path | None:
+    try:
+        from torchvision.datasets import FashionMNIST
+
+        FashionMNIST(str(dest), train=True, download=True)
+        FashionMNIST(str(dest), train=False, download=True)
+    except Exception:  # noqa: BLE001 - any failure means: try the next source
+        return None
+    return find_idx_dir(dest)
+
+
+def locate_fashion_mnist(data_dir: str | None = None) -> Path:
+    """Find the Fashion-MNIST IDX files, fetching them if needed (see README, "Data")."""
+    cache = paths.data_cache_dir()
+    for candidate in (data_dir, DEBIAN_DIR, cache / "fashion-mnist", cache / "torchvision"):
+        found = find_idx_dir(candidate)
+        if found:
+            return found
+    for fetch, dest in ((_fetch_debian, cache / "fashion-mnist"), (_fetch_torchvision, cache / "torchvision")):
+        if fetch(dest) is not None and find_idx_dir(dest):
+            return find_idx_dir(dest)
+    raise DataError(
+        "Fashion-MNIST not found. Provide it in one of these ways: set data_dir to a directory "
+        "holding the four IDX files (train/t10k images and labels, optionally .gz); install the "
+        f"Debian package ({DEBIAN_PACKAGE}, files in {DEBIAN_DIR}); let `apt-get download "
+        f"{DEBIAN_PACKAGE}` reach a Debian mirror; or let torchvision download it."
+    )
+
+
+def to_hwc(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) uint8 -> (N, H, W, C)."""
+    return images[..., None] if images.ndim == 3 else images
+
+
+def prepare(image: Image.Image, image_size: int, channels: int) -> np.ndarray:
+    """Centre-crop a PIL image to a square, resize to ``image_size`` and convert to
+    ``channels`` (1 = grayscale, 3 = RGB). Returns uint8 (image_size, image_size, channels)."""
+    image = image.convert("L" if channels == 1 else "RGB")
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    if side != image_size:
+        image = image.resize((image_size, image_size), Image.Resampling.LANCZOS)
+    return to_hwc(np.asarray(image, dtype=np.uint8)[None])[0]
+
+
+def resize_all(images: np.ndarray, image_size: int, channels: int) -> np.ndarray:
+    """Apply :func:`prepare` to every image of a (N, H, W, C) uint8 array, if needed."""
+    if images.shape[1] == images.shape[2] == image_size and images.shape[3] == channels:
+        return images
+    mode = "L" if images.shape[3] == 1 else "RGB"
+    return np.stack([prepare(Image.fromarray(im.squeeze(-1) if mode == "L" else im, mode), image_size, channels)
+                     for im in images])
+
+
+def load_fashion_mnist(data_dir: str | None, image_size: int, channels: int) -> dict[str, np.ndarray]:
+    """Fashion-MNIST train and test images as (N, H, W, C) uint8, resized if asked."""
+    root = locate_fashion_mnist(data_dir)
+    out = {}
+    for split in ("train", "test"):
+        images = to_hwc(read_idx(_idx_path(root, IDX_FILES[split])))
+        out[split] = resize_all(images, image_size, channels)
+    return out
+
+
+def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: float, seed: int
+                ) -> dict[str, np.ndarray]:
+    """Every PNG/JPEG below ``data_dir``, prepared, split into train and test by a seeded fraction."""
+    if not data_dir or not Path(data_dir).is_dir():
+        raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of PNG/JPEG images")
+    found = sorted(p for p in Path(data_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(found) < 2:
+        raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(found)} PNG/JPEG images, at least 2 are needed")
+    images = np.stack([prepare(Image.open(p), image_size, channels) for p in found])
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_test = min(max(1, round(unseen_fraction * len(images))), len(images) - 1)
+    return {"train": images[order[n_test:]], "test": images[order[:n_test]]}
+
+
+def check_params(dataset: str, data_dir: str | None, image_size: int, channels: int,
+                 seed: int, unseen_fraction: float = 0.1) -> None:
+    params.choice("dataset", dataset, DATASETS)
+    params.choice("image_size", image_size, (28, 32, 64))
+    params.choice("channels", channels, (1, 3))
+    params.int_range("seed", seed, 0, 2**32 - 1)
+    params.fraction("unseen_fraction", unseen_fraction)
+    if dataset == "fashion_mnist" and data_dir and find_idx_dir(data_dir) is None:
+        raise ValueError(f"data_dir={data_dir!r} is not allowed; it does not hold the four Fashion-MNIST IDX files")
+    if dataset == "folder":
+        if not data_dir or not Path(data_dir).is_dir():
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of PNG/JPEG images")
+        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(data_dir).rglob("*")):
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds no PNG/JPEG images")
+
+
+def load(dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,
+         unseen_fraction: float = 0.1) -> dict[str, np.ndarray]:
+    """Load a data set as ``{"train": (N,H,W,C), "test": (M,H,W,C)}`` uint8."""
+    check_params(dataset, data_dir, image_size, channels, seed, unseen_fraction)
+    if dataset == "fashion_mnist":
+        return load_fashion_mnist(data_dir, image_size, channels)
+    return load_folder(data_dir, image_size, channels, unseen_fraction, seed)
+
+
+def save(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    with files.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_prepared(profile: str) -> dict[str, np.ndarray]:
+    """The arrays written by 01_data for ``profile``."""
+    path = paths.require(paths.run_dir(profile) / "data.npz", f"notebooks/01_data.ipynb (make data PROFILE={profile})")
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def eval_images(arrays: dict[str, np.ndarray], split: str, n_images: int, seed: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_images`` evaluation images of ``split``: seen = drawn from the training set,
+    unseen = drawn from the held-out set. Same arguments, same images (seeded).
+    Returns (images (n, H, W, C) uint8, their indices in that set)."""
+    params.choice("split", split, SPLITS)
+    params.int_range("n_images", n_images, 1, 10**6)
+    pool = arrays["train" if split == "seen" else "test"]
+    n = min(n_images, len(pool))
+    ids = np.sort(np.random.default_rng([seed, SPLITS.index(split)]).choice(len(pool), n, replace=False))
+    return pool[ids], ids

@@ -1,0 +1,64 @@
+"""Rate and quality metrics, defined once and used for every scheme.
+
+Images are uint8 arrays (H, W, C) with values 0..255; ``nbytes`` is the length of
+the byte string a decoder reads back.
+
+- BPP  = 8 * bytes / (H * W)             bits per pixel
+- CR   = H * W * C / bytes               raw 8-bit size over stored size
+- MSE  = mean((a - b)^2) on the 0..255 scale
+- PSNR = 10 log10(255^2 / MSE) dB        (inf when the images are equal)
+- SSIM = skimage.metrics.structural_similarity(data_range=255), 7x7 window,
+         averaged over channels for colour images
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+from skimage.metrics import structural_similarity
+
+
+def _check(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"images must both be (H, W, C); got {a.shape} and {b.shape}")
+
+
+def bpp(nbytes: int, shape: tuple[int, ...]) -> float:
+    return 8.0 * nbytes / (shape[0] * shape[1])
+
+
+def cr(nbytes: int, shape: tuple[int, ...]) -> float:
+    return shape[0] * shape[1] * (shape[2] if len(shape) > 2 else 1) / nbytes
+
+
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    _check(a, b)
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    m = mse(a, b)
+    return math.inf if m == 0 else 10.0 * math.log10(255.0**2 / m)
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    _check(a, b)
+    if a.shape[2] == 1:
+        return float(structural_similarity(a[..., 0], b[..., 0], data_range=255))
+    return float(structural_similarity(a, b, data_range=255, channel_axis=-1))
+
+
+def score(original: np.ndarray, decoded: np.ndarray, nbytes: int) -> dict[str, float]:
+    """All metrics of one decoded image against its original."""
+    return {"bytes": nbytes, "bpp": bpp(nbytes, original.shape), "cr": cr(nbytes, original.shape),
+            "psnr": psnr(original, decoded), "mse": mse(original, decoded), "ssim": ssim(original, decoded)}
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its Student-t confidence interval (0 for a single value)."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return float(x.mean()), 0.0
+    half = stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(half)

@@ -1,0 +1,54 @@
+"""Project paths. Every path the package uses derives from :func:`project_root`.
+
+Outputs live under a *work directory*: the project root by default, or the
+directory named by the environment variable ``GANLIB_WORKDIR`` (the end-to-end
+test uses it to run the whole chain in a temporary directory).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROFILES_DIR = "params"
+
+
+def project_root() -> Path:
+    """The repository root: the directory holding ``ganlib/`` and ``params/``."""
+    return Path(__file__).resolve().parent.parent
+
+
+def work_dir() -> Path:
+    """Where ``runs/`` and ``reports/`` go (``$GANLIB_WORKDIR`` or the project root)."""
+    env = os.environ.get("GANLIB_WORKDIR")
+    return Path(env).resolve() if env else project_root()
+
+
+def profile_path(profile: str) -> Path:
+    """The papermill YAML profile ``params/<profile>.yaml``."""
+    return project_root() / PROFILES_DIR / f"{profile}.yaml"
+
+
+def run_dir(profile: str) -> Path:
+    """``runs/<profile>/``: data, checkpoints and per-stage results (created if missing)."""
+    path = work_dir() / "runs" / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report_dir(profile: str) -> Path:
+    """``reports/<profile>/``: executed notebooks, summary.csv and report.html."""
+    path = work_dir() / "reports" / profile
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_cache_dir() -> Path:
+    """``data/``: raw data fetched on demand (never modified once written)."""
+    return work_dir() / "data"
+
+
+def require(path: Path, made_by: str) -> Path:
+    """Return ``path`` if it exists, else raise FileNotFoundError naming its producer."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} is missing: it is written by {made_by}")
+    return Path(path)

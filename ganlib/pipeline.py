@@ -1,0 +1,51 @@
+"""Profiles: ``params/<profile>.yaml`` holds one section of papermill parameters per stage.
+
+``python -m ganlib.pipeline PROFILE STAGE`` prints the YAML that the Makefile hands to
+papermill (``-y``) for that stage: the section, plus ``profile``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from . import paths
+
+STAGES = ("data", "train", "invert_seen", "invert_unseen", "baselines", "results")
+
+
+def load_profile(profile: str) -> dict:
+    path = paths.profile_path(profile)
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ValueError(f"profile={profile!r} is not allowed; choose one of: {', '.join(known)}")
+    sections = yaml.safe_load(path.read_text()) or {}
+    unknown = set(sections) - set(STAGES)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: {', '.join(STAGES)}")
+    return sections
+
+
+def stage_params(profile: str, stage: str) -> dict:
+    """Papermill parameters of one stage of a profile."""
+    if stage not in STAGES:
+        raise ValueError(f"stage={stage!r} is not allowed; choose one of: {', '.join(STAGES)}")
+    return {"profile": profile, **(load_profile(profile).get(stage) or {})}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganlib.pipeline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("profile", help="profile name: params/<profile>.yaml")
+    parser.add_argument("stage", choices=STAGES)
+    args = parser.parse_args(argv)
+    try:
+        print(yaml.safe_dump(stage_params(args.profile, args.stage), default_flow_style=True).strip())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

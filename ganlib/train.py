@@ -1,0 +1,103 @@
+"""GAN training and generator checkpoints (safetensors weights + JSON config)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import files, params, paths, runtime
+from .models import Discriminator, GanConfig, Generator, init_weights
+
+WEIGHTS = "generator.safetensors"
+CONFIG = "generator.json"
+
+
+def check_params(steps: int, batch_size: int, lr: float) -> None:
+    params.int_range("steps", steps, 1, 10**7)
+    params.int_range("batch_size", batch_size, 1, 65536)
+    params.positive("lr", lr)
+
+
+def train_gan(images: np.ndarray, config: GanConfig, steps: int, batch_size: int, lr: float,
+              seed: int, n_snapshots: int = 4, progress: bool = True) -> tuple[Generator, dict]:
+    """Train a DCGAN (non-saturating loss, Adam(lr, 0.5, 0.999)) on uint8 (N, H, W, C) images.
+
+    Returns the generator (eval mode, on the CPU) and a history dict with per-step
+    ``d_loss``/``g_loss``, ``snapshots`` (list of (step, uint8 (16, H, W, C))) from fixed
+    noise, and ``seconds``.
+    """
+    check_params(steps, batch_size, lr)
+    dev = runtime.setup(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    data = runtime.to_tensor(images, dev)
+    G, D = Generator(config).to(dev), Discriminator(config).to(dev)
+    G.apply(init_weights)
+    D.apply(init_weights)
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    fixed = torch.randn(16, config.latent_dim, generator=gen).to(dev)
+    snap_at = set(np.linspace(0, steps, n_snapshots + 1).astype(int)[1:]) if n_snapshots else set()
+    hist: dict = {"d_loss": [], "g_loss": [], "snapshots": []}
+    ones = torch.ones(batch_size, device=dev)
+    zeros = torch.zeros(batch_size, device=dev)
+    start = time.perf_counter()
+    for step in tqdm(range(1, steps + 1), desc="train GAN", disable=not progress, mininterval=2):
+        real = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
+        z = torch.randn(batch_size, config.latent_dim, generator=gen).to(dev)
+        fake = G(z)
+        d_loss = bce(D(real), ones) + bce(D(fake.detach()), zeros)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = bce(D(fake), ones)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        hist["d_loss"].append(d_loss.item())
+        hist["g_loss"].append(g_loss.item())
+        if step in snap_at:
+            G.eval()
+            with torch.no_grad():
+                hist["snapshots"].append((step, runtime.to_uint8(G(fixed))))
+            G.train()
+    hist["seconds"] = time.perf_counter() - start
+    return G.cpu().eval(), hist
+
+
+def fingerprint(G: nn.Module) -> bytes:
+    """4-byte digest of the generator's weights (SHA-256 over names and float32 values)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(G.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.digest()[:4]
+
+
+def save_generator(run: str | Path, G: Generator, extra: dict | None = None) -> Path:
+    """Write ``generator.json`` then ``generator.safetensors`` into ``run``, each atomically.
+    The weights file is written last: its presence marks a complete checkpoint."""
+    run = Path(run)
+    state = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
+    meta = {"config": G.config.to_dict(), "fingerprint": fingerprint(G).hex(), **(extra or {})}
+    files.write_text(run / CONFIG, json.dumps(meta, indent=2))
+    with files.atomic_path(run / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"config": json.dumps(G.config.to_dict())})
+    return run / WEIGHTS
+
+
+def load_generator(run: str | Path, device: torch.device | str = "cpu") -> Generator:
+    """Load the generator of a run directory (safetensors: no code is unpickled), in eval mode."""
+    run = Path(run)
+    weights = paths.require(run / WEIGHTS, f"notebooks/02_train_gan.ipynb (make train PROFILE={run.name})")
+    config = GanConfig(**json.loads(paths.require(run / CONFIG, "notebooks/02_train_gan.ipynb").read_text())["config"])
+    G = Generator(config)
+    G.load_state_dict(load_file(str(weights)))
+    return G.to(device).eval()

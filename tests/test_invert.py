@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import structural_similarity
+
+from ganlib import codec, invert, metrics, runtime
+from ganlib.models import GanConfig, Generator, init_weights
+from ganlib.train import fingerprint
+
+
+def test_torch_ssim_matches_scikit_image(images):
+    x, y = runtime.to_tensor(images[:4]), runtime.to_tensor(images[4:])
+    ours = invert.ssim_parts(x, y)[0].numpy()
+    ref = [structural_similarity(a[..., 0], b[..., 0], data_range=255) for a, b in zip(images[:4], images[4:])]
+    assert ours == pytest.approx(ref, abs=1e-5)
+
+
+def test_losses_are_zero_on_identical_images(images):
+    x = runtime.to_tensor(images)
+    for loss in invert.LOSSES:
+        assert invert.image_loss(loss, x, x).abs().max() < 1e-5
+    assert invert.ms_ssim(x, x.flip(0)).shape == (8,)
+    with pytest.raises(ValueError, match="loss='foo'.*mse, l1, ssim, msssim"):
+        invert.image_loss("foo", x, x)
+
+
+def test_fake_quantize_matches_codec(rng):
+    z = torch.from_numpy(rng.uniform(-3.5, 3.5, (4, 16)))
+    for bits in (1, 3, 8):
+        s, zq = invert.fake_quantize(z, bits, 3.0)
+        assert np.array_equal(s.numpy(), codec.quantize(z.numpy(), bits, 3.0))
+        assert np.allclose(zq.numpy(), codec.dequantize(s.numpy(), bits, 3.0))
+
+
+def test_inverting_a_generated_image_recovers_it(small_generator):
+    """Invert G(z*) for random z* of a fixed generator: PSNR > 30 dB."""
+    z_true = torch.randn(4, 8, generator=torch.Generator().manual_seed(1)).clamp(-2, 2)
+    with torch.no_grad():
+        target = small_generator(z_true)
+    res = invert.invert(small_generator, target, "mse", steps=300, lr=0.05, restarts=4, seed=0, progress=False,
+                        device="cpu")
+    with torch.no_grad():
+        found = runtime.to_uint8(small_generator(res.z))
+    truth = runtime.to_uint8(target)
+    assert min(metrics.psnr(a, b) for a, b in zip(truth, found)) > 30
+    assert len(res.history) == 300 and res.history[-1] < res.history[0]
+
+
+def test_refinement_is_never_worse_than_rounding(small_generator, images):
+    targets = runtime.to_tensor(images[:4])
+    res = invert.invert(small_generator, targets, "ssim", 30, 0.05, seed=0, progress=False, device="cpu")
+    _, rounded = invert.fake_quantize(res.z, 3, 3.0)
+    with torch.no_grad():
+        plain = invert.image_loss("ssim", small_generator(rounded), targets).numpy()
+    symbols, refined = invert.refine(small_generator, targets, res.z, "ssim", 3, 3.0, steps=20, lr=0.5,
+                                     device="cpu")
+    assert symbols.shape == (4, 8) and np.all(refined <= plain + 1e-6)
+
+
+def test_gan_codec_round_trip_and_wrong_generator(small_generator, images):
+    with torch.no_grad():
+        target = runtime.to_uint8(small_generator(torch.zeros(1, 8)))[0]
+    gan = invert.GanCodec(small_generator, bits=8, loss="mse", steps=50, restarts=1, refine_steps=5)
+    blob = gan.encode(target)
+    assert len(blob) <= 8 + 16
+    decoded = gan.decode(blob)
+    assert decoded.shape == (28, 28, 1) and np.array_equal(decoded, gan.decode(blob))
+    f = codec.unpack(blob)
+    with torch.no_grad():
+        expected = runtime.to_uint8(small_generator(torch.from_numpy(codec.dequantize(f.symbols, 8, 3.0))[None]))[0]
+    assert np.array_equal(decoded, expected)
+    other = Generator(GanConfig(latent_dim=8, width=8)).eval()
+    torch.manual_seed(5)
+    other.apply(init_weights)
+    assert fingerprint(other) != gan.fingerprint
+    with pytest.raises(codec.CodecError, match="another generator"):
+        invert.GanCodec(other).decode(blob)
+    with pytest.raises(ValueError, match="images must be"):
+        gan.encode(np.zeros((32, 32, 1), np.uint8))
+
+
+@pytest.mark.parametrize("kwargs,name", [({"loss": "foo"}, "loss"), ({"steps": 0}, "steps"), ({"bits": 17}, "bits"),
+                                         ({"bits": [4, 0]}, "bits"), ({"z_range": 0}, "z_range")])
+def test_bad_parameters(kwargs, name):
+    args = {"loss": "ssim", "steps": 10, "lr": 0.1, "bits": 8, "z_range": 3.0} | kwargs
+    with pytest.raises(ValueError, match=name):
+        invert.check_params(**args)

@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from ganlib import metrics
+
+
+def test_rate_formulas():
+    assert metrics.bpp(98, (28, 28, 1)) == pytest.approx(1.0)
+    assert metrics.cr(98, (28, 28, 1)) == pytest.approx(8.0)
+    assert metrics.cr(100, (10, 10, 3)) == pytest.approx(3.0)
+
+
+def test_mse_and_psnr_known_values():
+    a = np.zeros((4, 4, 1), np.uint8)
+    b = np.full((4, 4, 1), 10, np.uint8)
+    assert metrics.mse(a, b) == 100.0
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 100))
+    assert metrics.psnr(a, a) == math.inf
+
+
+def test_mse_does_not_wrap_uint8():
+    a = np.zeros((2, 2, 1), np.uint8)
+    b = np.full((2, 2, 1), 255, np.uint8)
+    assert metrics.mse(a, b) == 255.0**2
+
+
+def test_ssim_matches_scikit_image(images):
+    a, b = images[0], images[1]
+    assert metrics.ssim(a, a) == pytest.approx(1.0)
+    assert metrics.ssim(a, b) == pytest.approx(structural_similarity(a[..., 0], b[..., 0], data_range=255))
+
+
+def test_ssim_colour_averages_channels(rng):
+    a = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    per_channel = [structural_similarity(a[..., i], b[..., i], data_range=255) for i in range(3)]
+    assert metrics.ssim(a, b) == pytest.approx(np.mean(per_channel))
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="H, W, C"):
+        metrics.mse(np.zeros((2, 2, 1), np.uint8), np.zeros((2, 3, 1), np.uint8))
+
+
+def test_mean_ci():
+    mean, half = metrics.mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.302652729 * 1.0 / math.sqrt(3))  # t(0.975, 2) * s / sqrt(n)
+    assert metrics.mean_ci([5.0]) == (5.0, 0.0)
+
+
+def test_score_counts_the_given_bytes(images):
+    s = metrics.score(images[0], images[0], 49)
+    assert s["bytes"] == 49 and s["bpp"] == pytest.approx(0.5) and s["ssim"] == pytest.approx(1.0)

@@ -1,0 +1,35 @@
+import pytest
+
+from ganlib import params, pipeline
+
+
+def test_checks_name_the_parameter_and_the_allowed_values():
+    with pytest.raises(ValueError, match=r"loss='foo'.*mse, l1"):
+        params.choice("loss", "foo", ("mse", "l1"))
+    with pytest.raises(ValueError, match="steps=0.*positive"):
+        params.positive("steps", 0)
+    with pytest.raises(ValueError, match="bits=17.*1 to 16"):
+        params.int_range("bits", 17, 1, 16)
+    with pytest.raises(ValueError, match="bits=True"):
+        params.int_range("bits", True, 1, 16)
+    assert params.int_list("bits", [8, 3, 8], 1, 16) == [3, 8]
+    assert params.int_list("bits", 5, 1, 16) == [5]
+    with pytest.raises(ValueError, match="bits"):
+        params.int_list("bits", [], 1, 16)
+
+
+def test_profiles_give_each_stage_its_parameters():
+    for profile in ("default", "smoke"):
+        for stage in pipeline.STAGES:
+            p = pipeline.stage_params(profile, stage)
+            assert p["profile"] == profile
+    assert pipeline.stage_params("default", "invert_unseen")["loss"] == "ssim"
+    assert pipeline.stage_params("default", "invert_seen")["split"] == "seen"
+
+
+def test_unknown_profile_and_stage():
+    with pytest.raises(ValueError, match="profile='nope'.*default"):
+        pipeline.stage_params("nope", "data")
+    with pytest.raises(ValueError, match="stage='x'"):
+        pipeline.stage_params("default", "x")
+    assert pipeline.main(["nope", "data"]) == 2
