@@ -62,3 +62,23 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
         return float(x.mean()), 0.0
     half = stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return float(x.mean()), float(half)
+
+
+def bd_rate(rate_ref, quality_ref, rate_test, quality_test) -> float:
+    """Bjøntegaard delta rate (percent) of a test codec against a reference: the mean rate
+    difference at equal quality over the quality range both curves cover. Each curve's log rate
+    is fitted as a polynomial (cubic, or lower with fewer than 4 points) in quality and the fits
+    are integrated over the overlap. Negative means the test codec needs fewer bits.
+    NaN when the curves do not overlap in quality or a curve has fewer than 2 points."""
+    qr, qt = np.asarray(quality_ref, float), np.asarray(quality_test, float)
+    lr, lt = np.log(np.asarray(rate_ref, float)), np.log(np.asarray(rate_test, float))
+    if min(len(qr), len(qt)) < 2:
+        return math.nan
+    lo, hi = max(qr.min(), qt.min()), min(qr.max(), qt.max())
+    if not lo < hi:
+        return math.nan
+    integrals = []
+    for q, lrate in ((qr, lr), (qt, lt)):
+        poly = np.polyint(np.polyfit(q, lrate, min(3, len(q) - 1)))
+        integrals.append(np.polyval(poly, hi) - np.polyval(poly, lo))
+    return float((math.exp((integrals[1] - integrals[0]) / (hi - lo)) - 1) * 100)

@@ -58,3 +58,23 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+LABELS = {"gan": "GAN reversal", "png": "PNG (lossless)", "kmeans4": "K-means, K=4", "jpeg10": "JPEG q=10",
+          "jpeg1": "JPEG q=1", "webp0": "WebP q=0"}
+
+
+def markdown_tables(summary_csv: str | Path) -> str:
+    """The README's results tables (one per split) from ``summary.csv``."""
+    import pandas as pd
+
+    summary = pd.read_csv(summary_csv)
+    out = []
+    for split, rows in summary.groupby("split", sort=False):
+        out += [f"**{split.capitalize()} images** ({int(rows.n_images.iloc[0])} images)", "",
+                "| Scheme | BPP | CR | PSNR (dB) | MSE | SSIM |", "|---|---:|---:|---:|---:|---:|"]
+        for r in rows.itertuples():
+            out.append(f"| {LABELS.get(r.scheme, r.scheme)} | {r.bpp:.3f} | {r.cr:.2f} | {r.psnr:.2f} | "
+                       f"{r.mse:.1f} | {r.ssim:.3f} |")
+        out.append("")
+    return "\n".join(out).replace("| inf |", "| ∞ |")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import files, params, paths, runtime
 from .models import Discriminator, GanConfig, Generator, init_weights

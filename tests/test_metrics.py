@@ -55,3 +55,14 @@ def test_mean_ci():
 def test_score_counts_the_given_bytes(images):
     s = metrics.score(images[0], images[0], 49)
     assert s["bytes"] == 49 and s["bpp"] == pytest.approx(0.5) and s["ssim"] == pytest.approx(1.0)
+
+
+def test_bd_rate_analytic():
+    rate = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    quality = 10 * np.log2(rate) + 40  # any monotone curve
+    assert metrics.bd_rate(rate, quality, rate / 2, quality) == pytest.approx(-50.0)
+    assert metrics.bd_rate(rate, quality, rate * 1.25, quality) == pytest.approx(25.0)
+    # the same curve sampled at other points: no difference
+    other = np.array([0.15, 0.3, 0.6, 1.2])
+    assert metrics.bd_rate(rate, quality, other, 10 * np.log2(other) + 40) == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(metrics.bd_rate(rate, quality, rate, quality + 100))  # no overlap

@@ -1,0 +1,73 @@
+"""The smoke profile through make and papermill, in a temporary work directory (about 2 minutes)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    env = {**os.environ, "GANLIB_WORKDIR": str(work)}
+    # share the fetched raw data with the project's data/ cache when there is one
+    if (ROOT / "data").is_dir():
+        (work / "data").symlink_to(ROOT / "data")
+    done = subprocess.run(["make", "-C", str(ROOT), "report", "PROFILE=smoke", f"WORKDIR={work}"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return work, env
+
+
+def test_summary_and_report(smoke):
+    work, _ = smoke
+    summary = pd.read_csv(work / "reports/smoke/summary.csv")
+    assert list(summary.columns) == ["split", "scheme", "n_images", "bpp", "cr", "psnr", "mse", "ssim"]
+    assert set(summary.scheme) == {"gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"}
+    assert set(summary.split) == {"seen", "unseen"} and (summary.n_images == 8).all()
+    png = summary[summary.scheme == "png"]
+    assert (png.ssim == 1.0).all() and np.isinf(png.psnr).all()
+    html = (work / "reports/smoke/report.html").read_text()
+    assert "GAN reversal image compression" in html and "injected-parameters" not in html
+    assert "import numpy" not in html  # code hidden
+    for name in ["01_data", "02_train_gan", "03_invert_seen", "03_invert_unseen", "04_baselines", "05_results"]:
+        assert (work / f"reports/smoke/{name}.html").is_file()
+        assert f"{name}.html" in html
+
+
+def test_up_to_date_stages_do_not_rerun(smoke):
+    work, env = smoke
+    question = subprocess.run(["make", "-C", str(ROOT), "-q", "report", "PROFILE=smoke", f"WORKDIR={work}"], env=env)
+    assert question.returncode == 0
+
+
+def test_decompressed_file_is_the_scored_image(smoke, tmp_path):
+    work, env = smoke
+    run = work / "runs/smoke"
+    scored = np.load(run / "invert_unseen.npz")
+    first = int(scored["ids"][0])
+    out = tmp_path / "back.png"
+    done = subprocess.run([sys.executable, "-m", "ganlib", "decompress", str(run / f"latents/unseen/b8/{first}.gan"),
+                           "-o", str(out), "--run", str(run)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.asarray(Image.open(out))[..., None], scored["decoded_b8"][0])
+
+
+def test_single_stage_from_the_notebooks_directory(smoke, tmp_path):
+    work, env = smoke
+    base = [str(BIN / "papermill"), "03_invert.ipynb", str(tmp_path / "out.ipynb"), "-p", "profile", "smoke",
+            "-p", "steps", "5", "-p", "n_images", "2", "-p", "restarts", "1", "-p", "refine_steps", "1"]
+    done = subprocess.run([*base, "-p", "loss", "ssim"], cwd=ROOT / "notebooks", env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    bad = subprocess.run([*base, "-p", "loss", "foo"], cwd=ROOT / "notebooks", env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode != 0
+    assert "loss='foo' is not allowed; choose one of: mse, l1, ssim, msssim" in bad.stderr + bad.stdout
