@@ -1,7 +1,9 @@
 """Classical baselines behind the :class:`ganlib.codec.Codec` interface.
 
-Every ``encode`` returns the bytes of a real file (PNG, JPEG, WebP) that ``decode``
-reads back; byte counts are ``len(encode(image))``. Images are uint8 (H, W, C).
+Every ``encode`` returns the bytes of a real file (PNG, JPEG, WebP, JPEG 2000 codestream,
+AVIF) that ``decode`` reads back; byte counts are ``len(encode(image))``. ``payload_span``
+locates the entropy-coded data inside the file (the rest is container and headers).
+Images are uint8 (H, W, C).
 """
 from __future__ import annotations
 
@@ -51,6 +53,15 @@ class PillowCodec(Codec):
             return _from_pil(im, self.channels)
 
 
+def _png_idat_span(data: bytes) -> tuple[int, int]:
+    """From the first IDAT chunk's data to the end of the last IDAT's data."""
+    first = data.find(b"IDAT")
+    last = data.rfind(b"IDAT")
+    if first < 0:
+        raise ValueError("no IDAT chunk: not a PNG")
+    return first + 4, last + 4 + int.from_bytes(data[last - 4:last], "big")
+
+
 class PNG(PillowCodec):
     """Lossless PNG at maximum deflate effort."""
 
@@ -58,6 +69,9 @@ class PNG(PillowCodec):
 
     def save_options(self) -> dict:
         return {"optimize": True}
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        return _png_idat_span(data)
 
 
 class JPEG(PillowCodec):
@@ -68,6 +82,13 @@ class JPEG(PillowCodec):
     def save_options(self) -> dict:
         return {"quality": self.param, "optimize": True}
 
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """After the SOS segment header up to the EOI marker."""
+        sos = data.find(b"\xff\xda")
+        if sos < 0:
+            raise ValueError("no SOS marker: not a baseline JPEG")
+        return sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big"), len(data) - 2
+
 
 class WebP(PillowCodec):
     """Lossy WebP (libwebp via Pillow), quality 0..100, slowest/best method."""
@@ -76,6 +97,47 @@ class WebP(PillowCodec):
 
     def save_options(self) -> dict:
         return {"quality": self.param, "method": 6}
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """The VP8 bitstream after its 10-byte frame header."""
+        chunk = data.find(b"VP8 ")
+        if chunk < 0:
+            raise ValueError("no 'VP8 ' chunk: not a lossy WebP")
+        return chunk + 8 + 10, len(data)
+
+
+class JPEG2000(PillowCodec):
+    """JPEG 2000 codestream (OpenJPEG via Pillow), irreversible wavelet, one quality layer with
+    target PSNR ``param`` dB, 3 resolution levels (small images)."""
+
+    name, format = "j2k", "JPEG2000"
+
+    def save_options(self) -> dict:
+        return {"irreversible": True, "quality_mode": "dB", "quality_layers": [self.param], "no_jp2": True,
+                "num_resolutions": 3}
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """After the first start-of-data marker up to the end-of-codestream marker."""
+        sod = data.find(b"\xff\x93")
+        if sod < 0:
+            raise ValueError("no SOD marker: not a JPEG 2000 codestream")
+        return sod + 2, len(data) - 2
+
+
+class AVIF(PillowCodec):
+    """AVIF (libavif via Pillow), quality 0..100, slowest/best speed."""
+
+    name, format = "avif", "AVIF"
+
+    def save_options(self) -> dict:
+        return {"quality": self.param, "speed": 0}
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """The data of the ``mdat`` box (the AV1 bitstream)."""
+        box = data.find(b"mdat")
+        if box < 4:
+            raise ValueError("no mdat box: not an AVIF file")
+        return box + 4, box - 4 + int.from_bytes(data[box - 4:box], "big")
 
 
 class KMeans(Codec):
@@ -123,19 +185,41 @@ class KMeans(Codec):
             rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
         return rgb[..., :1] if self.channels == 1 else rgb  # gray palettes have R = G = B
 
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """The index map (IDAT); the palette (PLTE) counts as header."""
+        return _png_idat_span(data)
 
-SCHEMES = {
-    "png": (PNG, None),
-    "kmeans4": (KMeans, 4),
-    "jpeg10": (JPEG, 10),
-    "jpeg1": (JPEG, 1),
-    "webp0": (WebP, 0),
+
+CODECS = {"png": PNG, "jpeg": JPEG, "webp": WebP, "j2k": JPEG2000, "avif": AVIF, "kmeans": KMeans}
+PARAMS = {  # the knob each codec takes, and its allowed range
+    "jpeg": ("quality", 1, 95), "webp": ("quality", 0, 100), "j2k": ("target PSNR in dB", 10, 60),
+    "avif": ("quality", 0, 100), "kmeans": ("K", 2, 256),
 }
+SCHEMES = {  # the seed report's schemes, by id
+    "png": ("png", None),
+    "kmeans4": ("kmeans", 4),
+    "jpeg10": ("jpeg", 10),
+    "jpeg1": ("jpeg", 1),
+    "webp0": ("webp", 0),
+}
+
+
+def codec(name: str, param: int | None = None, channels: int = 1) -> Codec:
+    """A baseline codec by name and parameter, e.g. ``codec("jpeg", 10)``."""
+    if name not in CODECS:
+        raise ValueError(f"codec={name!r} is not allowed; choose one of: {', '.join(CODECS)}")
+    if name == "png":
+        if param is not None:
+            raise ValueError("png takes no parameter")
+    else:
+        what, low, high = PARAMS[name]
+        if isinstance(param, bool) or not isinstance(param, int) or not low <= param <= high:
+            raise ValueError(f"{name} parameter={param!r} is not allowed; its {what} must be an integer from {low} to {high}")
+    return CODECS[name](param, channels=channels)
 
 
 def make(scheme: str, channels: int = 1) -> Codec:
     """A baseline codec by scheme id (``png``, ``kmeans4``, ``jpeg10``, ``jpeg1``, ``webp0``)."""
     if scheme not in SCHEMES:
         raise ValueError(f"scheme={scheme!r} is not allowed; choose one of: {', '.join(SCHEMES)}")
-    cls, param = SCHEMES[scheme]
-    return cls(param, channels=channels)
+    return codec(*SCHEMES[scheme], channels=channels)

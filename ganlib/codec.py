@@ -73,6 +73,15 @@ class Codec:
     def decode(self, data: bytes) -> np.ndarray:
         raise NotImplementedError
 
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """(start, end) of the entropy-coded payload in a file of this codec; the rest is
+        container and headers. Default: the whole file."""
+        return 0, len(data)
+
+    def payload_bytes(self, data: bytes) -> int:
+        start, end = self.payload_span(data)
+        return end - start
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.id})"
 

@@ -209,6 +209,9 @@ class GanCodec(codec.Codec):
     def encode(self, image: np.ndarray) -> bytes:
         return self.encode_batch(image[None])[0]
 
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        return codec.payload_span(data)
+
     def decode(self, data: bytes, verify: bool = True) -> np.ndarray:
         """File bytes -> uint8 (H, W, C); :class:`codec.CodecError` for any invalid file."""
         f = codec.unpack(data, verify=verify)

@@ -9,6 +9,8 @@ the byte string a decoder reads back.
 - PSNR = 10 log10(255^2 / MSE) dB        (inf when the images are equal)
 - SSIM = skimage.metrics.structural_similarity(data_range=255), 7x7 window,
          averaged over channels for colour images
+- MS-SSIM = pytorch_msssim.ms_ssim(data_range=255): 5 scales with an 11x11 Gaussian window,
+         defined only for images whose shorter side exceeds 160 pixels (NaN otherwise)
 """
 from __future__ import annotations
 
@@ -49,10 +51,26 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=255, channel_axis=-1))
 
 
+MS_SSIM_MIN_SIDE = 161  # pytorch_msssim: 5 scales of an 11-pixel window
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM on the 0..255 scale, or NaN for images too small for its 5 scales."""
+    _check(a, b)
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return math.nan
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    to = lambda x: torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None]  # noqa: E731
+    return float(_ms_ssim(to(a), to(b), data_range=255))
+
+
 def score(original: np.ndarray, decoded: np.ndarray, nbytes: int) -> dict[str, float]:
     """All metrics of one decoded image against its original."""
     return {"bytes": nbytes, "bpp": bpp(nbytes, original.shape), "cr": cr(nbytes, original.shape),
-            "psnr": psnr(original, decoded), "mse": mse(original, decoded), "ssim": ssim(original, decoded)}
+            "psnr": psnr(original, decoded), "mse": mse(original, decoded), "ssim": ssim(original, decoded),
+            "ms_ssim": ms_ssim(original, decoded)}
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:

@@ -72,9 +72,9 @@ def curves(series: dict[str, Sequence[float]], xlabel: str = "step", ylabel: str
     return ax
 
 
-def scheme_palette(schemes: Sequence[str]) -> dict[str, tuple]:
-    """A fixed colour per scheme id, so every figure colours a scheme the same way."""
-    order = ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
-    names = order + sorted(set(schemes) - set(order))
+def scheme_palette(codecs: Sequence[str]) -> dict[str, tuple]:
+    """A fixed colour per codec name, so every figure colours a codec the same way."""
+    order = ["gan", "png", "jpeg", "webp", "j2k", "avif", "kmeans", "learned"]
+    names = order + sorted(set(codecs) - set(order))
     colours = sns.color_palette("tab10", len(names))
     return {name: colours[i % 10] for i, name in enumerate(names)}

@@ -50,6 +50,44 @@ def test_colour_images(rng):
         assert codec.decode(codec.encode(image)).shape == (16, 16, 3)
 
 
-def test_unknown_scheme():
+def test_unknown_scheme_and_bad_parameters():
     with pytest.raises(ValueError, match="scheme='jpeg2'.*png, kmeans4"):
         baselines.make("jpeg2")
+    with pytest.raises(ValueError, match="codec='bpg'.*png, jpeg"):
+        baselines.codec("bpg", 1)
+    with pytest.raises(ValueError, match="jpeg parameter=0.*quality.*1 to 95"):
+        baselines.codec("jpeg", 0)
+
+
+SWEEP = [("png", None), ("jpeg", 1), ("jpeg", 50), ("webp", 0), ("webp", 90), ("j2k", 20), ("j2k", 35),
+         ("avif", 0), ("avif", 60), ("kmeans", 2), ("kmeans", 16)]
+
+
+@pytest.mark.parametrize("name,param", SWEEP)
+def test_every_codec_round_trips_with_its_payload_inside_the_file(name, param, images):
+    c = baselines.codec(name, param)
+    blob = c.encode(images[1])
+    decoded = c.decode(blob)
+    assert decoded.shape == images[1].shape and decoded.dtype == np.uint8
+    assert metrics.ssim(images[1], decoded) > 0.3
+    start, end = c.payload_span(blob)
+    assert 0 < start < end <= len(blob)
+    assert c.version.startswith("Pillow")
+
+
+def test_payload_spans_point_at_the_coded_data(images):
+    jpeg = baselines.codec("jpeg", 1).encode(images[0])
+    start, end = baselines.codec("jpeg", 1).payload_span(jpeg)
+    assert start == jpeg.find(b"\xff\xda") + 2 + 8  # grayscale SOS: length field 8 = 6 + 2 per component
+    assert jpeg[end:] == b"\xff\xd9"
+    webp = baselines.codec("webp", 0).encode(images[0])
+    start, end = baselines.codec("webp", 0).payload_span(webp)
+    assert webp[start - 18:start - 14] == b"VP8 " and end == len(webp)
+    png = baselines.codec("png").encode(images[0])
+    start, end = baselines.codec("png").payload_span(png)
+    assert png[start - 4:start] == b"IDAT" and png[end + 8:end + 12] == b"IEND"  # CRC, IEND length, IEND
+
+
+def test_kmeans_more_colours_cost_more(images):
+    sizes = [len(baselines.codec("kmeans", k).encode(images[0])) for k in (2, 4, 8, 16)]
+    assert sizes == sorted(sizes)

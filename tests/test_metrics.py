@@ -66,3 +66,12 @@ def test_bd_rate_analytic():
     other = np.array([0.15, 0.3, 0.6, 1.2])
     assert metrics.bd_rate(rate, quality, other, 10 * np.log2(other) + 40) == pytest.approx(0.0, abs=1e-9)
     assert math.isnan(metrics.bd_rate(rate, quality, rate, quality + 100))  # no overlap
+
+
+def test_ms_ssim_only_where_the_size_allows(rng):
+    small = rng.integers(0, 256, (28, 28, 1), dtype=np.uint8)
+    assert math.isnan(metrics.ms_ssim(small, small))
+    big = rng.integers(0, 256, (170, 170, 1), dtype=np.uint8)
+    assert metrics.ms_ssim(big, big) == pytest.approx(1.0, abs=1e-5)
+    noisy = np.clip(big.astype(int) + rng.integers(-40, 40, big.shape), 0, 255).astype(np.uint8)
+    assert metrics.ms_ssim(big, noisy) < 0.99
