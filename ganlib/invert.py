@@ -81,7 +81,7 @@ def image_loss(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class Inversion:
     z: torch.Tensor  # (B, latent_dim), on the CPU, inside [-z_range, z_range]
     loss: np.ndarray  # (B,) final per-image loss
-    history: list[float] = field(default_factory=list)  # mean loss per step
+    history: list[float] = field(default_factory=list)  # per step: mean over images of the best start's loss
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step -> uint8 (B, H, W, C)
 
 
@@ -117,7 +117,7 @@ def invert(G: Generator, targets: torch.Tensor, loss: str = "ssim", steps: int =
         sched.step()
         with torch.no_grad():
             z.clamp_(-z_range, z_range)
-        out.history.append(per_image[:b].mean().item() if z.shape[0] > b else per_image.mean().item())
+        out.history.append(per_image.detach().view(-1, b).min(0).values.mean().item())  # best start per image
         if step == select_at:
             with torch.no_grad():
                 best = image_loss(loss, G(z), tgt).view(restarts, b).argmin(0)
