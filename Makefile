@@ -66,5 +66,5 @@ lab: $(INSTALLED) ## open JupyterLab on notebooks/
 clean-run: ## delete runs/$(PROFILE) and reports/$(PROFILE)
 	rm -rf $(RUN) $(REP)
 
-clean: ## delete runs/, reports/ outputs and .venv
-	rm -rf $(WORKDIR)/runs $(WORKDIR)/reports/*/ $(VENV)
+clean: ## delete runs/, the fetched data/ and .venv (committed reports stay)
+	rm -rf $(WORKDIR)/runs $(WORKDIR)/data $(VENV)
