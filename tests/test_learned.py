@@ -26,3 +26,9 @@ def test_training_lowers_the_loss(images):
     assert np.mean(hist["loss"][-5:]) < np.mean(hist["loss"][:5])
     assert learned.Learned(model, 0.01, (28, 28, 1)).decode(
         learned.Learned(model, 0.01, (28, 28, 1)).encode(images[0])).shape == (28, 28, 1)
+
+
+def test_training_is_reproducible(images):
+    a, _ = learned.train_learned(images, 0.01, steps=3, batch_size=4, n=8, m=12, seed=3, progress=False)
+    b, _ = learned.train_learned(images, 0.01, steps=3, batch_size=4, n=8, m=12, seed=3, progress=False)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
