@@ -15,7 +15,7 @@ REP := $(WORKDIR)/reports/$(PROFILE)
 PARAMS := params/$(PROFILE).yaml
 export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
-stage = -y "$$($(PY) -m ganlib.pipeline $(PROFILE) $(1))"
+stage = -f $(RUN)/params/$(1).yaml
 
 .PHONY: help report data train invert baselines results test lab venv clean clean-run
 .DELETE_ON_ERROR:
@@ -34,24 +34,29 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name ganlib --display-name "Python (ganlib)" >/dev/null
 	touch $@
 
+# one YAML per stage, rewritten only when its section of the profile changes
+STAGE_PARAMS := $(foreach s,data train invert_seen invert_unseen baselines results,$(RUN)/params/$(s).yaml)
+$(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) $(INSTALLED)
+	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
+
 data: $(RUN)/data.npz ## 01: prepare the data set and the seen/unseen split
-$(RUN)/data.npz: notebooks/01_data.ipynb $(PARAMS) $(INSTALLED)
+$(RUN)/data.npz: notebooks/01_data.ipynb $(RUN)/params/data.yaml
 	$(PAPERMILL) $< $(REP)/01_data.ipynb $(call stage,data)
 
 train: $(RUN)/generator.safetensors ## 02: train the GAN
-$(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/data.npz
+$(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/params/train.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/02_train_gan.ipynb $(call stage,train)
 
 invert: $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv ## 03: compress seen and unseen images by latent search
-$(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/generator.safetensors
+$(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors
 	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*)
 
-baselines: $(RUN)/baselines.csv ## 04: PNG, K-means, JPEG and WebP on the same images
-$(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/data.npz
+baselines: $(RUN)/baselines.csv ## 04: classical codecs and a learned codec on the same images
+$(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/params/baselines.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
 
 results: $(REP)/summary.csv ## 05: summary tables and figures
-$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv $(RUN)/baselines.csv
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv $(RUN)/baselines.csv
 	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
 
 $(REP)/report.html: $(REP)/summary.csv

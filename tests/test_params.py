@@ -1,4 +1,7 @@
+import os
+
 import pytest
+import yaml
 
 from ganlib import params, pipeline
 
@@ -33,3 +36,15 @@ def test_unknown_profile_and_stage():
     with pytest.raises(ValueError, match="stage='x'"):
         pipeline.stage_params("default", "x")
     assert pipeline.main(["nope", "data"]) == 2
+
+
+def test_stage_file_is_rewritten_only_when_its_section_changes(tmp_path):
+    out = tmp_path / "params" / "results.yaml"
+    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
+    assert yaml.safe_load(out.read_text()) == pipeline.stage_params("default", "results")
+    os.utime(out, (1, 1))
+    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
+    assert out.stat().st_mtime == 1  # same content: untouched, so make does not re-run the stage
+    out.write_text("profile: default\n")
+    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
+    assert yaml.safe_load(out.read_text()) == pipeline.stage_params("default", "results")
