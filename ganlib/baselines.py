@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 import PIL
-from PIL import Image
+from PIL import Image, features
 
 from .codec import Codec
 from .data import to_hwc
@@ -30,12 +30,25 @@ def _from_pil(image: Image.Image, channels: int) -> np.ndarray:
     return to_hwc(np.asarray(image, dtype=np.uint8)[None])[0]
 
 
+LIBRARIES = {"zlib": "zlib", "libjpeg_turbo": "libjpeg-turbo", "webp": "libwebp", "jpg_2000": "OpenJPEG",
+             "avif": "libavif"}  # Pillow feature -> the library that does the coding
+
+
+def library_version(feature: str) -> str:
+    """E.g. ``libwebp 1.6.0 via Pillow 13.0.0``."""
+    return f"{LIBRARIES[feature]} {features.version(feature)} via Pillow {PIL.__version__}"
+
+
 class PillowCodec(Codec):
     """A still-image format written and read by Pillow with fixed save options.
     ``channels`` (1 or 3) is the channel count ``decode`` returns."""
 
     format = ""
-    version = f"Pillow {PIL.__version__}"
+    feature = ""  # the Pillow feature (a key of LIBRARIES) that does the coding
+
+    @property
+    def version(self) -> str:
+        return library_version(self.feature)
 
     def __init__(self, param: int | None = None, channels: int = 1):
         self.param, self.channels = param, channels
@@ -65,7 +78,7 @@ def _png_idat_span(data: bytes) -> tuple[int, int]:
 class PNG(PillowCodec):
     """Lossless PNG at maximum deflate effort."""
 
-    name, format = "png", "PNG"
+    name, format, feature = "png", "PNG", "zlib"
 
     def save_options(self) -> dict:
         return {"optimize": True}
@@ -77,7 +90,7 @@ class PNG(PillowCodec):
 class JPEG(PillowCodec):
     """Baseline JPEG (libjpeg via Pillow), quality 1..95, optimized Huffman tables."""
 
-    name, format = "jpeg", "JPEG"
+    name, format, feature = "jpeg", "JPEG", "libjpeg_turbo"
 
     def save_options(self) -> dict:
         return {"quality": self.param, "optimize": True}
@@ -93,7 +106,7 @@ class JPEG(PillowCodec):
 class WebP(PillowCodec):
     """Lossy WebP (libwebp via Pillow), quality 0..100, slowest/best method."""
 
-    name, format = "webp", "WEBP"
+    name, format, feature = "webp", "WEBP", "webp"
 
     def save_options(self) -> dict:
         return {"quality": self.param, "method": 6}
@@ -110,7 +123,7 @@ class JPEG2000(PillowCodec):
     """JPEG 2000 codestream (OpenJPEG via Pillow), irreversible wavelet, one quality layer with
     target PSNR ``param`` dB, 3 resolution levels (small images)."""
 
-    name, format = "j2k", "JPEG2000"
+    name, format, feature = "j2k", "JPEG2000", "jpg_2000"
 
     def save_options(self) -> dict:
         return {"irreversible": True, "quality_mode": "dB", "quality_layers": [self.param], "no_jp2": True,
@@ -127,7 +140,7 @@ class JPEG2000(PillowCodec):
 class AVIF(PillowCodec):
     """AVIF (libavif via Pillow), quality 0..100, slowest/best speed."""
 
-    name, format = "avif", "AVIF"
+    name, format, feature = "avif", "AVIF", "avif"
 
     def save_options(self) -> dict:
         return {"quality": self.param, "speed": 0}
@@ -145,7 +158,7 @@ class KMeans(Codec):
     index map (ceil(log2 K) bits per pixel, deflated) are in the file; decode looks indices up."""
 
     name = "kmeans"
-    version = f"Pillow {PIL.__version__} (PNG palette), NumPy {np.__version__} (k-means)"
+    version = f"NumPy {np.__version__} (k-means), {library_version('zlib')} (palette PNG)"
 
     def __init__(self, k: int, channels: int = 1, iterations: int = 30):
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= 256:
