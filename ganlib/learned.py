@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from pathlib import Path
 
-import compressai
 import numpy as np
 import torch
-from compressai.models import FactorizedPrior
-from compressai.models.utils import conv, deconv
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from . import files, params, runtime
 from .codec import Codec
+
+with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14
+    warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
+    import compressai
+    from compressai.models import FactorizedPrior
+    from compressai.models.utils import conv, deconv
 
 MULTIPLE = 16  # four stride-2 analysis stages
 

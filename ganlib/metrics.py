@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import interpolate, stats
 from skimage.metrics import structural_similarity
 
 
@@ -82,21 +82,33 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
+def _rd_front(rate, quality) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a rate-quality curve that no cheaper point matches in quality, as
+    (log rate, quality), both strictly increasing: a curve that saturates (more bits, the same
+    quality) keeps only its cheapest point at each quality level."""
+    rate, quality = np.asarray(rate, float), np.asarray(quality, float)
+    keep, best = [], -math.inf
+    for i in np.lexsort((-quality, rate)):  # by rate; at equal rate the best quality first
+        if quality[i] > best:
+            keep.append(i)
+            best = quality[i]
+    return np.log(rate[keep]), quality[keep]
+
+
 def bd_rate(rate_ref, quality_ref, rate_test, quality_test) -> float:
     """Bjøntegaard delta rate (percent) of a test codec against a reference: the mean rate
-    difference at equal quality over the quality range both curves cover. Each curve's log rate
-    is fitted as a polynomial (cubic, or lower with fewer than 4 points) in quality and the fits
-    are integrated over the overlap. Negative means the test codec needs fewer bits.
-    NaN when the curves do not overlap in quality or a curve has fewer than 2 points."""
-    qr, qt = np.asarray(quality_ref, float), np.asarray(quality_test, float)
-    lr, lt = np.log(np.asarray(rate_ref, float)), np.log(np.asarray(rate_test, float))
+    difference at equal quality over the quality range both curves cover. Each curve is first
+    reduced to its rate-quality front (see :func:`_rd_front`); its log rate is then interpolated
+    in quality with a monotone piecewise-cubic (PCHIP) curve, as in later revisions of the
+    Bjøntegaard method, and integrated over the overlap. (A global cubic fit, the 2001 original,
+    swings wildly on curves that saturate, as GAN reversal's does.) Negative means the test codec
+    needs fewer bits. NaN when the curves do not overlap in quality or a front has fewer than
+    2 points."""
+    (lr, qr), (lt, qt) = _rd_front(rate_ref, quality_ref), _rd_front(rate_test, quality_test)
     if min(len(qr), len(qt)) < 2:
         return math.nan
-    lo, hi = max(qr.min(), qt.min()), min(qr.max(), qt.max())
+    lo, hi = max(qr[0], qt[0]), min(qr[-1], qt[-1])
     if not lo < hi:
         return math.nan
-    integrals = []
-    for q, lrate in ((qr, lr), (qt, lt)):
-        poly = np.polyint(np.polyfit(q, lrate, min(3, len(q) - 1)))
-        integrals.append(np.polyval(poly, hi) - np.polyval(poly, lo))
-    return float((math.exp((integrals[1] - integrals[0]) / (hi - lo)) - 1) * 100)
+    ref, test = (interpolate.PchipInterpolator(q, lrate).integrate(lo, hi) for q, lrate in ((qr, lr), (qt, lt)))
+    return float((math.exp((test - ref) / (hi - lo)) - 1) * 100)

@@ -68,6 +68,15 @@ def test_bd_rate_analytic():
     assert math.isnan(metrics.bd_rate(rate, quality, rate, quality + 100))  # no overlap
 
 
+def test_bd_rate_on_a_curve_that_saturates():
+    rate = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    quality = np.log2(rate)
+    # the test codec needs half the bits, then stops improving: extra rate buys no quality
+    test_rate, test_quality = np.append(rate / 2, [1.0, 1.5]), np.append(quality, [quality[-1], quality[-1] - 0.01])
+    assert metrics.bd_rate(rate, quality, test_rate, test_quality) == pytest.approx(-50.0)
+    assert metrics.bd_rate(test_rate, test_quality, rate, quality) == pytest.approx(100.0)
+
+
 def test_ms_ssim_only_where_the_size_allows(rng):
     small = rng.integers(0, 256, (28, 28, 1), dtype=np.uint8)
     assert math.isnan(metrics.ms_ssim(small, small))
