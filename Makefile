@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train invert baselines results test lab venv clean clean-run
+.PHONY: help report data train invert baselines results bench test lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -61,6 +61,9 @@ $(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(RUN)
 
 $(REP)/report.html: $(REP)/summary.csv
 	$(PY) -m ganlib.report $(REP)
+
+bench: $(RUN)/generator.safetensors $(RUN)/baselines.csv ## print every codec's encode/decode speed on this machine
+	$(PY) benchmarks/speed.py --profile $(PROFILE)
 
 test: $(INSTALLED) ## run the test suite (unit tests and the smoke chain end to end)
 	$(PY) -m pytest tests

@@ -1,5 +1,6 @@
 """The smoke profile through make and papermill, in a temporary work directory (about 2 minutes)."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,14 @@ def test_single_stage_from_the_notebooks_directory(smoke, tmp_path):
                          text=True, timeout=300)
     assert bad.returncode != 0
     assert "loss='foo' is not allowed; choose one of: mse, l1, ssim, msssim" in bad.stderr + bad.stdout
+
+
+def test_speed_benchmark_times_every_codec(smoke):
+    _, env = smoke
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for codec in ["png", "jpeg1", "webp0", "j2k20", "avif0", "kmeans4", "learned0.01", "gan8, batch of 2",
+                  "gan8, one image"]:  # a row each: name, then encode ms, decode ms and bytes
+        assert re.search(rf"^ *{re.escape(codec)} +[\d.]+ +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
+    assert "peak resident memory" in done.stdout
