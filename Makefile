@@ -34,8 +34,12 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name ganlib --display-name "Python (ganlib)" >/dev/null
 	touch $@
 
+# 03 runs (as ganlib.pipeline.INVERSIONS): the split's own loss, then the other loss as a control
+INVERSIONS := seen unseen seen_ssim unseen_mse
+INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
+
 # one YAML per stage, rewritten only when its section of the profile changes
-STAGE_PARAMS := $(foreach s,data train invert_seen invert_unseen baselines results,$(RUN)/params/$(s).yaml)
+STAGE_PARAMS := $(foreach s,data train $(INVERSIONS:%=invert_%) baselines results,$(RUN)/params/$(s).yaml)
 $(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) $(INSTALLED)
 	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
 
@@ -47,16 +51,16 @@ train: $(RUN)/generator.safetensors ## 02: train the GAN
 $(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/params/train.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/02_train_gan.ipynb $(call stage,train)
 
-invert: $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv ## 03: compress seen and unseen images by latent search
+invert: $(INVERTED) ## 03: compress seen and unseen images by latent search
 $(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors
-	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*)
+	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*) -p name $*
 
 baselines: $(RUN)/baselines.csv ## 04: classical codecs and a learned codec on the same images
 $(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/params/baselines.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
 
 results: $(REP)/summary.csv ## 05: summary tables and figures
-$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(RUN)/invert_seen.csv $(RUN)/invert_unseen.csv $(RUN)/baselines.csv
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/baselines.csv
 	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
 
 $(REP)/report.html: $(REP)/summary.csv

@@ -4,12 +4,19 @@ Each check raises ``ValueError`` naming the parameter and what is allowed.
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 
 def choice(name: str, value, allowed: Sequence) -> None:
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}")
+
+
+def slug(name: str, value) -> None:
+    """A name that becomes part of file names: 1 to 40 lowercase letters, digits or underscores."""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9_]{1,40}", value):
+        raise ValueError(f"{name}={value!r} is not allowed; use 1 to 40 lowercase letters, digits or underscores")
 
 
 def positive(name: str, value) -> None:

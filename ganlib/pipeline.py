@@ -15,7 +15,8 @@ import yaml
 
 from . import files, paths
 
-STAGES = ("data", "train", "invert_seen", "invert_unseen", "baselines", "results")
+INVERSIONS = ("seen", "unseen", "seen_ssim", "unseen_mse")  # 03 runs: invert_<name>.csv
+STAGES = ("data", "train", *(f"invert_{n}" for n in INVERSIONS), "baselines", "results")
 
 
 def load_profile(profile: str) -> dict:

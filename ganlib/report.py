@@ -44,22 +44,6 @@ def render_dir(directory: str | Path) -> Path:
     return render(results, directory / "report.html", hide_code=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganlib.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("directory", help="reports/<profile>/ holding the executed notebooks")
-    args = parser.parse_args(argv)
-    try:
-        print(render_dir(args.directory))
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 LABELS = {"gan": "GAN reversal", "png": "PNG (lossless)", "kmeans4": "K-means, K=4", "jpeg10": "JPEG q=10",
           "jpeg1": "JPEG q=1", "webp0": "WebP q=0"}
 
@@ -78,3 +62,20 @@ def markdown_tables(summary_csv: str | Path) -> str:
                        f"{r.mse:.1f} | {r.ssim:.3f} |")
         out.append("")
     return "\n".join(out).replace("| inf |", "| ∞ |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganlib.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("directory", help="reports/<profile>/ holding the executed notebooks")
+    args = parser.parse_args(argv)
+    try:
+        print(render_dir(args.directory))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

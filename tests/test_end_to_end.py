@@ -38,7 +38,8 @@ def test_summary_and_report(smoke):
     html = (work / "reports/smoke/report.html").read_text()
     assert "GAN reversal image compression" in html and "injected-parameters" not in html
     assert "import numpy" not in html  # code hidden
-    for name in ["01_data", "02_train_gan", "03_invert_seen", "03_invert_unseen", "04_baselines", "05_results"]:
+    controls = ["03_invert_seen_ssim", "03_invert_unseen_mse"]
+    for name in ["01_data", "02_train_gan", "03_invert_seen", "03_invert_unseen", *controls, "04_baselines", "05_results"]:
         assert (work / f"reports/smoke/{name}.html").is_file()
         assert f"{name}.html" in html
 

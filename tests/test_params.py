@@ -3,7 +3,7 @@ import os
 import pytest
 import yaml
 
-from ganlib import params, pipeline
+from ganlib import params, paths, pipeline
 
 
 def test_checks_name_the_parameter_and_the_allowed_values():
@@ -48,3 +48,15 @@ def test_stage_file_is_rewritten_only_when_its_section_changes(tmp_path):
     out.write_text("profile: default\n")
     assert pipeline.main(["default", "results", "-o", str(out)]) == 0
     assert yaml.safe_load(out.read_text()) == pipeline.stage_params("default", "results")
+
+
+def test_the_makefile_runs_every_inversion_of_the_pipeline():
+    makefile = (paths.project_root() / "Makefile").read_text()
+    assert f"INVERSIONS := {' '.join(pipeline.INVERSIONS)}\n" in makefile
+
+
+def test_names_that_become_file_names():
+    params.slug("name", "seen_ssim")
+    for bad in ["", "../x", "Seen", "a b", 3, "x" * 41]:
+        with pytest.raises(ValueError, match="name=.* is not allowed; use 1 to 40 lowercase"):
+            params.slug("name", bad)
