@@ -62,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     images = arrays["test"][arrays["unseen_ids"][: args.n]]
     codecs = [baselines.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
     budget = run / "learned.json"
-    if budget.is_file():
+    if budget.is_file():  # each learned model at its middle lambda
         meta = json.loads(budget.read_text())
-        lam = meta["runs"][len(meta["runs"]) // 2]["lambda"]
-        model = learned.load(run / "learned" / f"lambda_{lam}.safetensors", images.shape[3], meta["n"], meta["m"])
-        codecs.append(learned.Learned(model, lam, images.shape[1:]))
+        for kind in dict.fromkeys(r["model"] for r in meta["runs"]):
+            lambdas = [r["lambda"] for r in meta["runs"] if r["model"] == kind]
+            lam = lambdas[len(lambdas) // 2]
+            model = learned.load(run / "learned" / f"{kind}_lambda_{lam}.safetensors", images.shape[3], meta["n"],
+                                 meta["m"], kind)
+            codecs.append(learned.Learned(model, lam, images.shape[1:]))
     rows = [codec_row(c, images) for c in codecs]
     gan = invert.GanCodec(G, bits=8, loss=cfg.get("loss", "ssim"), steps=cfg.get("steps", 1000),
                           restarts=cfg.get("restarts", 1), refine_steps=cfg.get("refine_steps", 200))

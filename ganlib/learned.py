@@ -1,9 +1,11 @@
-"""Learned-codec baseline: CompressAI's factorized-prior model (Ballé et al. 2017), trained on the
-same training split as the GAN at a rate-distortion trade-off ``lam``, scored on the byte
-strings of its real ``compress()``.
+"""Learned-codec baselines: CompressAI's factorized-prior model (Ballé et al. 2017) and its
+scale-hyperprior model (Ballé et al. 2018), trained on the same training split as the GAN at a
+rate-distortion trade-off ``lam``, scored on the byte strings of their real ``compress()``.
 
-Images are uint8 (H, W, C); the model sees them in [0, 1], padded (edge replicate) to a
-multiple of 16 pixels, and crops its output back.
+Images are uint8 (H, W, C); the models see them in [0, 1], padded (edge replicate) to a
+multiple of 16 (factorized) or 32 (hyperprior) pixels, and crop their output back. The
+hyperprior's transforms h_a and h_s downsample once rather than twice, so that 28-pixel images
+need no more padding than the factorized model's.
 """
 from __future__ import annotations
 
@@ -23,23 +25,35 @@ from .codec import Codec
 with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14
     warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
     import compressai
-    from compressai.models import FactorizedPrior
+    from compressai.models import CompressionModel, FactorizedPrior, ScaleHyperprior
     from compressai.models.utils import conv, deconv
 
-MULTIPLE = 16  # four stride-2 analysis stages
+MODELS = {"factorized": 16, "hyperprior": 32}  # model -> the multiple of its input size
 
 
-def build(channels: int = 1, n: int = 64, m: int = 96) -> FactorizedPrior:
-    """FactorizedPrior with ``channels`` input/output channels (CompressAI's is RGB only)."""
-    model = FactorizedPrior(n, m)
-    model.g_a[0] = conv(channels, n)
-    model.g_s[-1] = deconv(n, channels)
-    return model
+def build(channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized") -> CompressionModel:
+    """A CompressAI model with ``channels`` input/output channels (CompressAI's are RGB only)."""
+    params.choice("model", model, MODELS)
+    if model == "factorized":
+        net = FactorizedPrior(n, m)
+    else:
+        net = ScaleHyperprior(n, m)
+        net.h_a = torch.nn.Sequential(conv(m, n, stride=1, kernel_size=3), torch.nn.ReLU(inplace=True), conv(n, n))
+        net.h_s = torch.nn.Sequential(deconv(n, n), torch.nn.ReLU(inplace=True), conv(n, m, stride=1, kernel_size=3),
+                                      torch.nn.ReLU(inplace=True))
+    net.g_a[0] = conv(channels, n)
+    net.g_s[-1] = deconv(n, channels)
+    return net
 
 
-def _pad(x: torch.Tensor) -> torch.Tensor:
+def kind(model: CompressionModel) -> str:
+    """The model's name, a key of MODELS."""
+    return "hyperprior" if isinstance(model, ScaleHyperprior) else "factorized"
+
+
+def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
     h, w = x.shape[-2:]
-    ph, pw = -h % MULTIPLE, -w % MULTIPLE
+    ph, pw = -h % multiple, -w % multiple
     return torch.nn.functional.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
 
 
@@ -54,7 +68,8 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
 
 
 def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 32, lr: float = 1e-3,
-                  seed: int = 0, n: int = 64, m: int = 96, progress: bool = True) -> tuple[FactorizedPrior, dict]:
+                  seed: int = 0, n: int = 64, m: int = 96, model: str = "factorized",
+                  progress: bool = True) -> tuple[CompressionModel, dict]:
     """Minimise lam * 255^2 * MSE + bits per pixel (CompressAI's rate-distortion loss) with Adam,
     plus the entropy bottleneck's auxiliary loss. Returns the model (eval, CDFs updated) and a
     history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
@@ -62,8 +77,8 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     params.int_range("steps", steps, 1, 10**7)
     dev = runtime.setup(seed)
     gen = torch.Generator().manual_seed(seed)
-    data = _pad(to_unit(images)).to(dev)
-    model = build(images.shape[3], n, m).to(dev).train()
+    data = _pad(to_unit(images), MODELS[model]).to(dev)
+    name, model = model, build(images.shape[3], n, m, model).to(dev).train()
     main = [p for name, p in model.named_parameters() if not name.endswith(".quantiles")]
     aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
     opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
@@ -71,7 +86,7 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     hist = {"loss": [], "bpp": [], "mse": []}
     pixels = batch_size * images.shape[1] * images.shape[2]
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=f"train learned codec (lambda {lam})", disable=not progress, mininterval=2):
+    for _ in tqdm(range(steps), desc=f"train {name} (lambda {lam})", disable=not progress, mininterval=2):
         x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
         out = model(x)
         bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
@@ -93,45 +108,63 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     return model, hist
 
 
-def save(path: str | Path, model: FactorizedPrior) -> None:
+def save(path: str | Path, model: CompressionModel) -> None:
     """Weights and the entropy coder's CDF tables, as safetensors (atomically)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with files.atomic_path(path) as tmp:
         save_file(state, str(tmp))
 
 
-def load(path: str | Path, channels: int = 1, n: int = 64, m: int = 96) -> FactorizedPrior:
+def load(path: str | Path, channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized"
+         ) -> CompressionModel:
     """A model written by :func:`save` (no code is unpickled), in eval mode."""
-    model = build(channels, n, m)
+    model = build(channels, n, m, model)
     model.load_state_dict(load_file(str(path)))
     return model.eval()
 
 
 class Learned(Codec):
-    """A trained factorized-prior model as a codec. The file is the entropy coder's byte string;
-    the latent shape it needs follows from the image size, which the model is built for."""
+    """A trained model as a codec, named after it (``factorized`` or ``hyperprior``). The file is
+    the entropy coder's byte string; the hyperprior's holds the side information first, after
+    its length (one byte). The latent shape follows from the image size the model is built for."""
 
-    name = "learned"
     version = f"CompressAI {compressai.__version__}"
 
-    def __init__(self, model: FactorizedPrior, param, shape: tuple[int, int, int]):
+    def __init__(self, model: CompressionModel, param, shape: tuple[int, int, int]):
         self.model, self.param, self.shape = model.cpu().eval(), param, shape
+        self.name = kind(model)
+        self.multiple = MODELS[self.name]
 
     def _latent_shape(self) -> tuple[int, int]:
-        h, w = (-(-s // MULTIPLE) * MULTIPLE for s in self.shape[:2])
-        return h // MULTIPLE, w // MULTIPLE
+        """Spatial shape of the latent the decoder starts from: y (factorized) or z (hyperprior)."""
+        h, w = (-(-s // self.multiple) for s in self.shape[:2])
+        return h, w
 
     def encode(self, image: np.ndarray) -> bytes:
         if image.shape != self.shape:
             raise ValueError(f"image must be {self.shape}; got {image.shape}")
         with torch.no_grad():
-            out = self.model.compress(_pad(to_unit(image[None])))
-        return out["strings"][0][0]
+            strings = self.model.compress(_pad(to_unit(image[None]), self.multiple))["strings"]
+        if self.name == "factorized":
+            return strings[0][0]
+        y, z = strings[0][0], strings[1][0]
+        if len(z) > 255:
+            raise ValueError(f"side information of {len(z)} bytes does not fit this format (at most 255)")
+        return bytes([len(z)]) + z + y
+
+    def _strings(self, data: bytes) -> list[list[bytes]]:
+        data = bytes(data)
+        if self.name == "factorized":
+            return [[data]]
+        if not data or 1 + data[0] > len(data):
+            raise ValueError("truncated hyperprior file")
+        return [[data[1 + data[0]:]], [data[1:1 + data[0]]]]
 
     def decode(self, data: bytes) -> np.ndarray:
         with torch.no_grad():
-            x = self.model.decompress([[bytes(data)]], self._latent_shape())["x_hat"]
+            x = self.model.decompress(self._strings(data), self._latent_shape())["x_hat"]
         return runtime.to_uint8(_crop(x, *self.shape[:2]) * 2 - 1)[0]
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
-        return 0, len(data)
+        """All entropy-coded bytes; the hyperprior's length byte is header."""
+        return (0 if self.name == "factorized" else 1), len(data)

@@ -74,7 +74,7 @@ def curves(series: dict[str, Sequence[float]], xlabel: str = "step", ylabel: str
 
 def scheme_palette(codecs: Sequence[str]) -> dict[str, tuple]:
     """A fixed colour per codec name, so every figure colours a codec the same way."""
-    order = ["gan", "png", "jpeg", "webp", "j2k", "avif", "kmeans", "learned"]
+    order = ["gan", "png", "jpeg", "webp", "j2k", "avif", "kmeans", "factorized", "hyperprior"]
     names = order + sorted(set(codecs) - set(order))
     colours = sns.color_palette("tab10", len(names))
     return {name: colours[i % 10] for i, name in enumerate(names)}

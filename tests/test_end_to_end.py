@@ -80,7 +80,7 @@ def test_speed_benchmark_times_every_codec(smoke):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    for codec in ["png", "jpeg1", "webp0", "j2k20", "avif0", "kmeans4", "learned0.01", "gan8, batch of 2",
-                  "gan8, one image"]:  # a row each: name, then encode ms, decode ms and bytes
+    for codec in ["png", "jpeg1", "webp0", "j2k20", "avif0", "kmeans4", "factorized0.01", "hyperprior0.01",
+                  "gan8, batch of 2", "gan8, one image"]:  # a row each: name, then encode ms, decode ms and bytes
         assert re.search(rf"^ *{re.escape(codec)} +[\d.]+ +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
     assert "peak resident memory" in done.stdout
