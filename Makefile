@@ -55,7 +55,7 @@ invert: $(INVERTED) ## 03: compress seen and unseen images by latent search
 $(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors
 	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*) -p name $*
 
-baselines: $(RUN)/baselines.csv ## 04: classical codecs and a learned codec on the same images
+baselines: $(RUN)/baselines.csv ## 04: classical and learned codecs on the same images
 $(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/params/baselines.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
 

@@ -75,10 +75,12 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
     params.positive("lam", lam)
     params.int_range("steps", steps, 1, 10**7)
+    params.choice("model", model, MODELS)
+    desc = f"train {model} (lambda {lam})"
     dev = runtime.setup(seed)
     gen = torch.Generator().manual_seed(seed)
     data = _pad(to_unit(images), MODELS[model]).to(dev)
-    name, model = model, build(images.shape[3], n, m, model).to(dev).train()
+    model = build(images.shape[3], n, m, model).to(dev).train()
     main = [p for name, p in model.named_parameters() if not name.endswith(".quantiles")]
     aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
     opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
@@ -86,7 +88,7 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     hist = {"loss": [], "bpp": [], "mse": []}
     pixels = batch_size * images.shape[1] * images.shape[2]
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=f"train {name} (lambda {lam})", disable=not progress, mininterval=2):
+    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=2):
         x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
         out = model(x)
         bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
@@ -137,8 +139,7 @@ class Learned(Codec):
 
     def _latent_shape(self) -> tuple[int, int]:
         """Spatial shape of the latent the decoder starts from: y (factorized) or z (hyperprior)."""
-        h, w = (-(-s // self.multiple) for s in self.shape[:2])
-        return h, w
+        return tuple(-(-s // self.multiple) for s in self.shape[:2])
 
     def encode(self, image: np.ndarray) -> bytes:
         if image.shape != self.shape:
