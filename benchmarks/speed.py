@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in dict.fromkeys(r["model"] for r in meta["runs"]):
             lambdas = [r["lambda"] for r in meta["runs"] if r["model"] == kind]
             lam = lambdas[len(lambdas) // 2]
-            model = learned.load(run / "learned" / f"{kind}_lambda_{lam}.safetensors", images.shape[3], meta["n"],
-                                 meta["m"], kind)
+            model = learned.load(learned.checkpoint(run, kind, lam), images.shape[3], meta["n"], meta["m"], kind)
             codecs.append(learned.Learned(model, lam, images.shape[1:]))
     rows = [codec_row(c, images) for c in codecs]
     gan = invert.GanCodec(G, bits=8, loss=cfg.get("loss", "ssim"), steps=cfg.get("steps", 1000),

@@ -110,6 +110,11 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     return model, hist
 
 
+def checkpoint(run: str | Path, model: str, lam: float) -> Path:
+    """Where a run keeps the trained ``model`` for trade-off ``lam``."""
+    return Path(run) / "learned" / f"{model}_lambda_{lam}.safetensors"
+
+
 def save(path: str | Path, model: CompressionModel) -> None:
     """Weights and the entropy coder's CDF tables, as safetensors (atomically)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
