@@ -33,3 +33,10 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounded to nearest."""
     x = ((x.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round()
     return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def progress(iterable, desc: str = "", disable: bool = False, **kwargs):
+    """A progress bar over ``iterable`` for long loops (tqdm, at most one update every 2 s)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, disable=disable, mininterval=2, **kwargs)
