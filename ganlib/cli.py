@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from . import codec, data, files, metrics, paths, runtime
-from .invert import LOSSES, GanCodec
+from .invert import LOSSES, GanCodec, InversionConfig
 from .train import load_generator
 
 
@@ -44,6 +44,9 @@ def read_image(path: Path, size: int, channels: int, resize: bool) -> np.ndarray
     return data.prepare(im, size, channels)
 
 
+DEFAULTS = InversionConfig()
+
+
 def default_run() -> str:
     return str(paths.work_dir() / "runs" / "default")
 
@@ -53,8 +56,9 @@ def compress(args) -> int:
     cfg = G.config
     image = read_image(Path(args.image), cfg.image_size, cfg.channels, args.resize)
     runtime.setup(args.seed)
-    gan = GanCodec(G, bits=args.bits, loss=args.loss, steps=args.steps, lr=args.lr, z_range=args.z_range,
-                   restarts=args.restarts, refine_steps=args.refine_steps, seed=args.seed, progress=True)
+    config = InversionConfig(loss=args.loss, steps=args.steps, lr=args.lr, z_range=args.z_range,
+                             restarts=args.restarts, refine_steps=args.refine_steps, seed=args.seed)
+    gan = GanCodec(G, args.bits, config, progress=True)
     blob = gan.encode(image)
     files.write_bytes(args.output, blob)
     decoded = gan.decode(Path(args.output).read_bytes())
@@ -81,14 +85,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("image", help="PNG/JPEG/... image to compress")
     c.add_argument("-o", "--output", required=True, help="latent file to write")
     c.add_argument("--run", default=default_run(), help="run directory with the generator (default: %(default)s)")
-    c.add_argument("--loss", default="ssim", choices=LOSSES, help="what the latent search minimises (default: %(default)s)")
-    c.add_argument("--steps", type=int, default=1000, help="Adam steps of the latent search (default: %(default)s)")
+    c.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES, help="what the latent search minimises (default: %(default)s)")
+    c.add_argument("--steps", type=int, default=DEFAULTS.steps, help="Adam steps of the latent search (default: %(default)s)")
     c.add_argument("--bits", type=int, default=8, help="bits per latent dimension, 1..16 (default: %(default)s)")
-    c.add_argument("--lr", type=float, default=0.05, help="initial learning rate (default: %(default)s)")
-    c.add_argument("--restarts", type=int, default=4, help="random starts (default: %(default)s)")
-    c.add_argument("--refine-steps", type=int, default=200, help="quantization-aware refinement steps (default: %(default)s)")
-    c.add_argument("--z-range", type=float, default=3.0, help="quantizer range, multiple of 1/16 (default: %(default)s)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random starts (default: %(default)s)")
+    c.add_argument("--lr", type=float, default=DEFAULTS.lr, help="initial learning rate (default: %(default)s)")
+    c.add_argument("--restarts", type=int, default=DEFAULTS.restarts, help="random starts (default: %(default)s)")
+    c.add_argument("--refine-steps", type=int, default=DEFAULTS.refine_steps, help="quantization-aware refinement steps (default: %(default)s)")
+    c.add_argument("--z-range", type=float, default=DEFAULTS.z_range, help="quantizer range, multiple of 1/16 (default: %(default)s)")
+    c.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random starts (default: %(default)s)")
     c.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     c.set_defaults(func=compress)
     d = sub.add_parser("decompress", help="latent file -> PNG")

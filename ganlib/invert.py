@@ -4,31 +4,64 @@ Images are float tensors (B, C, H, W) in [-1, 1]; latents are (B, latent_dim).
 """
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import codec, params, runtime
-from .models import Generator
+from .models import Encoder, Generator
 from .train import fingerprint
 
 LOSSES = ("mse", "l1", "ssim", "msssim")
+INITS = ("random", "encoder")
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def check_params(loss: str, steps: int, lr: float, bits, z_range: float, restarts: int = 1,
-                 refine_steps: int = 0) -> list[int]:
-    """Validate inversion parameters; return ``bits`` as a sorted list."""
-    params.choice("loss", loss, LOSSES)
-    params.int_range("steps", steps, 1, 10**6)
-    params.positive("lr", lr)
-    params.int_range("restarts", restarts, 1, 1024)
-    params.int_range("refine_steps", refine_steps, 0, 10**6)
-    codec.check_range(z_range)
+@dataclass(frozen=True)
+class InversionConfig:
+    """How an image is turned into a latent: the one set of defaults, shared by the command line,
+    :class:`GanCodec`, 03_invert and the benchmark. Invalid values raise ``ValueError`` naming them.
+
+    ``init="random"``: ``restarts`` random starts per image, the best after a tenth of the steps
+    goes on. ``init="encoder"``: one start per image at the encoder's guess E(x); ``steps`` may be 0.
+    Then ``refine_steps`` of quantization-aware refinement on the grid of each bit depth, at
+    ``refine_lr`` (0: one quantizer step of that bit depth).
+    """
+
+    loss: str = "ssim"
+    init: str = "random"
+    steps: int = 1000
+    restarts: int = 4
+    lr: float = 0.05
+    refine_steps: int = 200
+    refine_lr: float = 0.0
+    z_range: float = 3.0
+    seed: int = 0
+
+    def __post_init__(self):
+        params.choice("loss", self.loss, LOSSES)
+        params.choice("init", self.init, INITS)
+        params.int_range("steps", self.steps, 1 if self.init == "random" else 0, 10**6)
+        params.int_range("restarts", self.restarts, 1, 1024)
+        if self.init == "encoder" and self.restarts != 1:
+            raise ValueError(f"restarts={self.restarts!r} is not allowed with init='encoder'; it must be 1")
+        params.positive("lr", self.lr)
+        params.int_range("refine_steps", self.refine_steps, 0, 10**6)
+        if isinstance(self.refine_lr, bool) or not isinstance(self.refine_lr, (int, float)) or self.refine_lr < 0:
+            raise ValueError(f"refine_lr={self.refine_lr!r} is not allowed; it must be a number >= 0 (0: one quantizer step)")
+        codec.check_range(self.z_range)
+        params.int_range("seed", self.seed, 0, 2**63 - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_bits(bits) -> list[int]:
+    """Validate one bit depth or a list of them (1..16); return a sorted list."""
     return params.int_list("bits", bits, 1, 16)
 
 
@@ -85,42 +118,58 @@ class Inversion:
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step -> uint8 (B, H, W, C)
 
 
-def _frozen(G: Generator, device) -> Generator:
-    G = G.to(device).eval()
-    for p in G.parameters():
-        p.requires_grad_(False)
-    return G
+def _frozen(module: torch.nn.Module, device) -> torch.nn.Module:
+    """A copy of ``module`` on ``device`` in eval mode without gradients: the caller's stays as it was."""
+    module = copy.deepcopy(module).to(device).eval()
+    module.requires_grad_(False)
+    return module
 
 
-def invert(G: Generator, targets: torch.Tensor, loss: str = "ssim", steps: int = 1000, lr: float = 0.05,
-           z_range: float = 3.0, restarts: int = 1, seed: int = 0, snapshot_at: tuple[int, ...] = (),
-           progress: bool = True, device=None) -> Inversion:
-    """Find z minimising ``loss(G(z), target)`` for every target at once (Adam, cosine-decayed lr,
-    z projected onto [-z_range, z_range]). With ``restarts`` R > 1, R random starts per image
-    run for the first tenth of the steps and the best one per image goes on."""
+def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, encoder: Encoder | None = None
+                 ) -> torch.Tensor:
+    """Initial latents (B * restarts, latent_dim), restart-major, inside [-z_range, z_range]:
+    the encoder's guess E(x) (``init="encoder"``) or seeded N(0, I) draws."""
+    if config.init == "encoder":
+        if encoder is None:
+            raise ValueError("init='encoder' needs an encoder (train one with make encoder), or use init='random'")
+        with torch.no_grad():
+            return encoder(targets).clamp(-config.z_range, config.z_range)
+    gen = torch.Generator().manual_seed(config.seed)
+    z = torch.randn(targets.shape[0] * config.restarts, G.config.latent_dim, generator=gen)
+    return z.clamp_(-config.z_range, config.z_range).to(targets.device)
+
+
+def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = InversionConfig(),
+           encoder: Encoder | None = None, snapshot_at: tuple[int, ...] = (), progress: bool = True,
+           device=None) -> Inversion:
+    """Find z minimising ``config.loss(G(z), target)`` for every target (B, C, H, W) in [-1, 1] at
+    once: Adam with a cosine-decayed lr, z projected onto [-z_range, z_range], from the start
+    points of :func:`start_points`. With R > 1 random restarts, all R starts per image run for
+    the first tenth of the steps and the best one per image goes on. ``G`` and ``encoder`` are
+    left as they were (the search runs on frozen copies)."""
     device = device or runtime.device()
     G = _frozen(G, device)
     targets = targets.to(device)
-    b, d = targets.shape[0], G.config.latent_dim
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(b * restarts, d, generator=gen).clamp_(-z_range, z_range).to(device).requires_grad_()
+    encoder = _frozen(encoder, device) if encoder is not None else None
+    b, d, steps, restarts, lr = targets.shape[0], G.config.latent_dim, config.steps, config.restarts, config.lr
+    z = start_points(G, targets, config, encoder).requires_grad_()
     tgt = targets.repeat(restarts, 1, 1, 1)
     opt = torch.optim.Adam([z], lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.02)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr * 0.02)
     select_at = max(1, steps // 10) if restarts > 1 else -1
     out = Inversion(z=torch.empty(0), loss=np.empty(0))
-    for step in tqdm(range(1, steps + 1), desc=f"invert ({loss})", disable=not progress, mininterval=2):
-        per_image = image_loss(loss, G(z), tgt)
+    for step in runtime.progress(range(1, steps + 1), desc=f"invert ({config.loss})", disable=not progress):
+        per_image = image_loss(config.loss, G(z), tgt)
         opt.zero_grad(set_to_none=True)
         per_image.sum().backward()
         opt.step()
         sched.step()
         with torch.no_grad():
-            z.clamp_(-z_range, z_range)
+            z.clamp_(-config.z_range, config.z_range)
         out.history.append(per_image.detach().view(-1, b).min(0).values.mean().item())  # best start per image
         if step == select_at:
             with torch.no_grad():
-                best = image_loss(loss, G(z), tgt).view(restarts, b).argmin(0)
+                best = image_loss(config.loss, G(z), tgt).view(restarts, b).argmin(0)
                 z = z.detach().view(restarts, b, d)[best, torch.arange(b)].clone().requires_grad_()
             tgt = targets
             opt = torch.optim.Adam([z], lr=sched.get_last_lr()[0])
@@ -129,7 +178,7 @@ def invert(G: Generator, targets: torch.Tensor, loss: str = "ssim", steps: int =
             with torch.no_grad():
                 out.snapshots[step] = runtime.to_uint8(G(z[:b]))
     with torch.no_grad():
-        out.loss = image_loss(loss, G(z), tgt).cpu().numpy()
+        out.loss = image_loss(config.loss, G(z), tgt).cpu().numpy()
     out.z = z.detach()[:b].cpu()
     return out
 
@@ -172,39 +221,54 @@ def refine(G: Generator, targets: torch.Tensor, z: torch.Tensor, loss: str, bits
 
 # ---------------------------------------------------------------- codec
 class GanCodec(codec.Codec):
-    """GAN reversal as a codec: encode = latent search + quantization (+ refinement) into a
-    latent file (see :mod:`ganlib.codec`); decode = one forward pass of the generator on the CPU."""
+    """GAN reversal as a codec: encode = latent search (:class:`InversionConfig`) + quantization
+    and refinement at ``bits`` per dimension into a latent file (see :mod:`ganlib.codec`);
+    decode = one forward pass of the generator on the CPU, so a file decodes to the same pixels
+    wherever it is decoded. Images are uint8 (H, W, C)."""
 
     name = "gan"
 
-    def __init__(self, G: Generator, bits: int = 8, loss: str = "ssim", steps: int = 1000, lr: float = 0.05,
-                 z_range: float = 3.0, restarts: int = 1, refine_steps: int = 200, seed: int = 0,
-                 progress: bool = False):
-        check_params(loss, steps, lr, bits, z_range, restarts, refine_steps)
+    def __init__(self, G: Generator, bits: int = 8, config: InversionConfig = InversionConfig(),
+                 encoder: Encoder | None = None, progress: bool = False):
+        check_bits(bits)
+        if config.init == "encoder" and encoder is None:
+            raise ValueError("init='encoder' needs an encoder (train one with make encoder), or use init='random'")
         self.G = G.cpu().eval()
-        self.param, self.loss, self.steps, self.lr = bits, loss, steps, lr
-        self.z_range, self.restarts, self.refine_steps, self.seed = z_range, restarts, refine_steps, seed
-        self.progress = progress
+        self.param, self.config, self.encoder, self.progress = bits, config, encoder, progress
         self.fingerprint = fingerprint(self.G)
         self.version = f"torch {torch.__version__}"
         cfg = G.config
         self.shape = (cfg.image_size, cfg.image_size, cfg.channels)
 
-    def pack(self, symbols: np.ndarray) -> bytes:
-        """Latent symbols (latent_dim,) -> file bytes."""
-        return codec.pack(codec.LatentFile(self.fingerprint, self.param, self.shape, self.z_range, symbols))
+    def pack(self, symbols: np.ndarray, bits: int | None = None) -> bytes:
+        """Latent symbols (latent_dim,) at ``bits`` (default: the codec's) -> file bytes."""
+        return codec.pack(codec.LatentFile(self.fingerprint, bits or self.param, self.shape, self.config.z_range,
+                                           symbols))
+
+    def targets(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (B, H, W, C) -> float (B, C, H, W) in [-1, 1], after checking the shape."""
+        if images.ndim != 4 or images.shape[1:] != self.shape:
+            raise ValueError(f"images must be {self.shape} (H, W, C) for this generator; got {images.shape[1:]}")
+        return runtime.to_tensor(images)
+
+    def search(self, images: np.ndarray, snapshot_at: tuple[int, ...] = ()) -> Inversion:
+        """The latent search for uint8 images (B, H, W, C), on the GPU when there is one."""
+        return invert(self.G, self.targets(images), self.config, self.encoder, snapshot_at, self.progress)
+
+    def refined_symbols(self, images: np.ndarray, inv: Inversion, bits: int) -> np.ndarray:
+        """Quantize the search's latents at ``bits`` with refinement: int64 (B, latent_dim)."""
+        lr = self.config.refine_lr or codec.step(bits, self.config.z_range)
+        return refine(self.G, self.targets(images), inv.z, self.config.loss, bits, self.config.z_range,
+                      self.config.refine_steps, lr)[0]
+
+    def encode_depths(self, images: np.ndarray, depths) -> dict[int, list[bytes]]:
+        """uint8 (B, H, W, C) -> {bits: one file per image}, one search shared by every bit depth."""
+        inv = self.search(images)
+        return {b: [self.pack(s, b) for s in self.refined_symbols(images, inv, b)] for b in check_bits(depths)}
 
     def encode_batch(self, images: np.ndarray) -> list[bytes]:
-        """uint8 (B, H, W, C) -> one latent file per image."""
-        if images.shape[1:] != self.shape:
-            raise ValueError(f"images must be {self.shape} (H, W, C) for this generator; got {images.shape[1:]}")
-        targets = runtime.to_tensor(images)
-        inv = invert(self.G, targets, self.loss, self.steps, self.lr, self.z_range, self.restarts, self.seed,
-                     progress=self.progress)
-        symbols, _ = refine(self.G, targets, inv.z, self.loss, self.param, self.z_range, self.refine_steps,
-                            lr=codec.step(self.param, self.z_range))
-        self.G.cpu()
-        return [self.pack(s) for s in symbols]
+        """uint8 (B, H, W, C) -> one latent file per image at the codec's bit depth."""
+        return self.encode_depths(images, self.param)[self.param]
 
     def encode(self, image: np.ndarray) -> bytes:
         return self.encode_batch(image[None])[0]
@@ -212,15 +276,29 @@ class GanCodec(codec.Codec):
     def payload_span(self, data: bytes) -> tuple[int, int]:
         return codec.payload_span(data)
 
-    def decode(self, data: bytes, verify: bool = True) -> np.ndarray:
-        """File bytes -> uint8 (H, W, C); :class:`codec.CodecError` for any invalid file."""
-        f = codec.unpack(data, verify=verify)
+    def check(self, f: codec.LatentFile) -> None:
+        """Refuse a decoded header that does not belong to this generator."""
         if f.fingerprint != self.fingerprint:
             raise codec.CodecError(f"file was made with another generator (fingerprint {f.fingerprint.hex()}, "
                                    f"this generator {self.fingerprint.hex()})")
         if f.latent_dim != self.G.config.latent_dim or f.shape != self.shape:
             raise codec.CodecError(f"file header (latent_dim {f.latent_dim}, shape {f.shape}) does not match "
                                    f"this generator (latent_dim {self.G.config.latent_dim}, shape {self.shape})")
+
+    def decode_batch(self, blobs) -> np.ndarray:
+        """Files -> uint8 (N, H, W, C) with one generator pass on the CPU; the same pixels as
+        decoding one at a time. :class:`codec.CodecError` for any invalid file."""
+        latents = [codec.unpack(b) for b in blobs]
+        for f in latents:
+            self.check(f)
+        z = torch.from_numpy(np.stack([codec.dequantize(f.symbols, f.bits, f.z_range) for f in latents]))
+        with torch.no_grad():
+            return runtime.to_uint8(self.G(z))
+
+    def decode(self, data: bytes, verify: bool = True) -> np.ndarray:
+        """File bytes -> uint8 (H, W, C); :class:`codec.CodecError` for any invalid file."""
+        f = codec.unpack(data, verify=verify)
+        self.check(f)
         z = torch.from_numpy(codec.dequantize(f.symbols, f.bits, f.z_range))[None]
         with torch.no_grad():
-            return runtime.to_uint8(self.G.cpu().eval()(z))[0]
+            return runtime.to_uint8(self.G(z))[0]

@@ -1,4 +1,4 @@
-"""DCGAN-family generator and discriminator for square images of side 28, 32 or 64.
+"""DCGAN-family generator, discriminator and encoder for square images of side 28, 32 or 64.
 
 Images are float tensors ``(B, C, S, S)`` in [-1, 1]; latents are ``(B, latent_dim)``
 drawn from N(0, I) in training.
@@ -78,6 +78,26 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).flatten(1)).squeeze(1)
+
+
+class Encoder(nn.Module):
+    """image (B, C, S, S) in [-1, 1] -> latent guess (B, latent_dim): the discriminator's mirror
+    (stride-2 convolutions, batch norm, leaky ReLU) with a linear head onto z. It amortizes the
+    latent search: its output is where the search starts."""
+
+    def __init__(self, config: GanConfig):
+        super().__init__()
+        self.config = config
+        c = config.width
+        layers: list[nn.Module] = [nn.Conv2d(config.channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # -> S/2
+        for _ in range(config.n_up - 1):  # (B, c, s, s) -> (B, 2c, s/2, s/2)
+            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(c * config.base * config.base, config.latent_dim)  # (B, c * b * b) -> (B, latent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).flatten(1))
 
 
 def init_weights(module: nn.Module) -> None:

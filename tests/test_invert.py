@@ -37,8 +37,8 @@ def test_inverting_a_generated_image_recovers_it(small_generator):
     z_true = torch.randn(4, 8, generator=torch.Generator().manual_seed(1)).clamp(-2, 2)
     with torch.no_grad():
         target = small_generator(z_true)
-    res = invert.invert(small_generator, target, "mse", steps=300, lr=0.05, restarts=4, seed=0, progress=False,
-                        device="cpu")
+    config = invert.InversionConfig(loss="mse", steps=300, lr=0.05, restarts=4, seed=0)
+    res = invert.invert(small_generator, target, config, progress=False, device="cpu")
     with torch.no_grad():
         found = runtime.to_uint8(small_generator(res.z))
     truth = runtime.to_uint8(target)
@@ -48,7 +48,8 @@ def test_inverting_a_generated_image_recovers_it(small_generator):
 
 def test_refinement_is_never_worse_than_rounding(small_generator, images):
     targets = runtime.to_tensor(images[:4])
-    res = invert.invert(small_generator, targets, "ssim", 30, 0.05, seed=0, progress=False, device="cpu")
+    res = invert.invert(small_generator, targets, invert.InversionConfig(steps=30, restarts=1), progress=False,
+                        device="cpu")
     _, rounded = invert.fake_quantize(res.z, 3, 3.0)
     with torch.no_grad():
         plain = invert.image_loss("ssim", small_generator(rounded), targets).numpy()
@@ -60,7 +61,7 @@ def test_refinement_is_never_worse_than_rounding(small_generator, images):
 def test_gan_codec_round_trip_and_wrong_generator(small_generator, images):
     with torch.no_grad():
         target = runtime.to_uint8(small_generator(torch.zeros(1, 8)))[0]
-    gan = invert.GanCodec(small_generator, bits=8, loss="mse", steps=50, restarts=1, refine_steps=5)
+    gan = invert.GanCodec(small_generator, 8, invert.InversionConfig(loss="mse", steps=50, restarts=1, refine_steps=5))
     blob = gan.encode(target)
     assert len(blob) <= 8 + 16
     decoded = gan.decode(blob)
@@ -79,9 +80,38 @@ def test_gan_codec_round_trip_and_wrong_generator(small_generator, images):
         gan.encode(np.zeros((32, 32, 1), np.uint8))
 
 
-@pytest.mark.parametrize("kwargs,name", [({"loss": "foo"}, "loss"), ({"steps": 0}, "steps"), ({"bits": 17}, "bits"),
-                                         ({"bits": [4, 0]}, "bits"), ({"z_range": 0}, "z_range")])
-def test_bad_parameters(kwargs, name):
-    args = {"loss": "ssim", "steps": 10, "lr": 0.1, "bits": 8, "z_range": 3.0} | kwargs
-    with pytest.raises(ValueError, match=name):
-        invert.check_params(**args)
+@pytest.mark.parametrize("kwargs,name", [({"loss": "foo"}, "loss"), ({"steps": 0}, "steps"), ({"init": "zero"}, "init"),
+                                         ({"init": "encoder", "restarts": 4}, "restarts"), ({"lr": 0}, "lr"),
+                                         ({"refine_steps": -1}, "refine_steps"), ({"z_range": 0}, "z_range")])
+def test_bad_parameters_are_refused_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name}="):
+        invert.InversionConfig(**kwargs)
+
+
+@pytest.mark.parametrize("bits", [17, [4, 0], [], "8"])
+def test_bad_bit_depths_are_refused(bits):
+    with pytest.raises(ValueError, match="bits"):
+        invert.check_bits(bits)
+
+
+def test_search_leaves_the_callers_generator_as_it_was(small_generator, images):
+    small_generator.train()
+    before = {k: v.clone() for k, v in small_generator.state_dict().items()}
+    invert.invert(small_generator, runtime.to_tensor(images[:2]), invert.InversionConfig(steps=3, restarts=2),
+                  progress=False, device="cpu")
+    assert small_generator.training and all(p.requires_grad for p in small_generator.parameters())
+    assert all(torch.equal(before[k], v) for k, v in small_generator.state_dict().items())
+
+
+def test_one_search_serves_every_bit_depth(small_generator, images):
+    gan = invert.GanCodec(small_generator, 8, invert.InversionConfig(steps=20, restarts=1, refine_steps=3))
+    files = gan.encode_depths(images[:3], [4, 8])
+    assert files[8] == gan.encode_batch(images[:3])  # same seed, same search
+    assert [codec.unpack(b).bits for b in files[4]] == [4, 4, 4]
+
+
+def test_batched_decode_is_one_at_a_time_decode(small_generator, images):
+    gan = invert.GanCodec(small_generator)
+    rng = np.random.default_rng(0)
+    blobs = [gan.pack(s) for s in rng.integers(0, 256, (37, 8))]
+    assert np.array_equal(gan.decode_batch(blobs), np.stack([gan.decode(b) for b in blobs]))
