@@ -16,7 +16,7 @@ import yaml
 from . import files, paths
 
 INVERSIONS = ("seen", "unseen", "seen_ssim", "unseen_mse")  # 03 runs: invert_<name>.csv
-STAGES = ("data", "train", *(f"invert_{n}" for n in INVERSIONS), "baselines", "results")
+STAGES = ("data", "train", "encoder", *(f"invert_{n}" for n in INVERSIONS), "baselines", "results")
 
 
 def load_profile(profile: str) -> dict:
