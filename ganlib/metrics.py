@@ -9,8 +9,15 @@ the byte string a decoder reads back.
 - PSNR = 10 log10(255^2 / MSE) dB        (inf when the images are equal)
 - SSIM = skimage.metrics.structural_similarity(data_range=255), 7x7 window,
          averaged over channels for colour images
-- MS-SSIM = pytorch_msssim.ms_ssim(data_range=255): 5 scales with an 11x11 Gaussian window,
-         defined only for images whose shorter side exceeds 160 pixels (NaN otherwise)
+- MS-SSIM = multi-scale SSIM (Wang, Simoncelli and Bovik 2003) as pytorch_msssim.ms_ssim
+         computes it (data_range=255, 11x11 Gaussian window of sigma 1.5, K = (0.01, 0.03),
+         negative contrast terms clipped to 0, 2x2 average pooling between scales), but over
+         as many dyadic scales (at most the standard 5) as keep the shorter side >= the window,
+         with the standard weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) cut to those scales
+         and renormalised to sum to 1; averaged over channels for colour images. Images of
+         28 or 32 px get 2 scales, 64 px 3, more than 160 px all 5 (then it equals
+         pytorch-msssim's value). Below 11 px the window shrinks to the largest odd size that
+         fits (same sigma) and MS-SSIM is a single-scale Gaussian SSIM.
 """
 from __future__ import annotations
 
@@ -51,19 +58,59 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=255, channel_axis=-1))
 
 
-MS_SSIM_MIN_SIDE = 161  # pytorch_msssim: 5 scales of an 11-pixel window
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, as pytorch_msssim
+MS_SSIM_WINDOW, MS_SSIM_SIGMA = 11, 1.5
+
+
+def ms_ssim_levels(side: int, win: int = MS_SSIM_WINDOW) -> int:
+    """Number of MS-SSIM scales for an image whose shorter side is ``side``: as many as keep
+    the side >= ``win`` (each scale halves it, rounding up), at most 5."""
+    levels = 1
+    while levels < len(MS_SSIM_WEIGHTS) and -(-side // 2 ** levels) >= win:
+        levels += 1
+    return levels
+
+
+def _ms_ssim(a: np.ndarray, b: np.ndarray, levels: int, win: int = MS_SSIM_WINDOW) -> float:
+    """MS-SSIM over ``levels`` scales with a ``win``-pixel Gaussian window (float64 throughout);
+    the computation of pytorch_msssim.ms_ssim with the weights cut to ``levels`` and renormalised."""
+    import torch
+    import torch.nn.functional as F
+
+    x, y = (torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))
+    channels = x.shape[1]
+    coords = torch.arange(win, dtype=torch.float64) - win // 2
+    g = torch.exp(-coords**2 / (2 * MS_SSIM_SIGMA**2))
+    g = (g / g.sum()).repeat(channels, 1, 1, 1)  # (C, 1, 1, win)
+
+    def blur(t):  # separable Gaussian, "valid" borders
+        return F.conv2d(F.conv2d(t, g.transpose(2, 3), groups=channels), g, groups=channels)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
+    weights = weights / weights.sum()
+    out = torch.ones(channels, dtype=torch.float64)
+    for level in range(levels):
+        mx, my = blur(x), blur(y)
+        vx, vy, vxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        cs_map = (2 * vxy + c2) / (vx + vy + c2)
+        if level < levels - 1:
+            term = cs_map.flatten(2).mean(-1)[0]
+            pad = [s % 2 for s in x.shape[2:]]  # as pytorch_msssim: odd sides padded with zeros
+            x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+        else:
+            term = ((2 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map).flatten(2).mean(-1)[0]
+        out = out * term.clamp_min(0) ** weights[level]
+    return float(out.mean())
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """MS-SSIM on the 0..255 scale, or NaN for images too small for its 5 scales."""
+    """MS-SSIM on the 0..255 scale, over as many scales as the image size allows (see the
+    module docstring): 2 for 28 px, 5 (pytorch-msssim's value) above 160 px."""
     _check(a, b)
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return math.nan
-    import torch
-    from pytorch_msssim import ms_ssim as _ms_ssim
-
-    to = lambda x: torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None]  # noqa: E731
-    return float(_ms_ssim(to(a), to(b), data_range=255))
+    side = min(a.shape[:2])
+    win = min(MS_SSIM_WINDOW, side if side % 2 else side - 1)
+    return _ms_ssim(a, b, ms_ssim_levels(side, win), win)
 
 
 def score(original: np.ndarray, decoded: np.ndarray, nbytes: int) -> dict[str, float]:

@@ -77,10 +77,56 @@ def test_bd_rate_on_a_curve_that_saturates():
     assert metrics.bd_rate(test_rate, test_quality, rate, quality) == pytest.approx(100.0)
 
 
-def test_ms_ssim_only_where_the_size_allows(rng):
-    small = rng.integers(0, 256, (28, 28, 1), dtype=np.uint8)
-    assert math.isnan(metrics.ms_ssim(small, small))
-    big = rng.integers(0, 256, (170, 170, 1), dtype=np.uint8)
-    assert metrics.ms_ssim(big, big) == pytest.approx(1.0, abs=1e-5)
-    noisy = np.clip(big.astype(int) + rng.integers(-40, 40, big.shape), 0, 255).astype(np.uint8)
-    assert metrics.ms_ssim(big, noisy) < 0.99
+def _textured(rng, shape):
+    """A smooth pattern plus mild noise, uint8 of the given (H, W, C) shape."""
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    base = 127 + 100 * np.sin(yy / 9) * np.cos(xx / 13)
+    return np.clip(base[..., None] + rng.normal(0, 10, shape), 0, 255).astype(np.uint8)
+
+
+def _reference_ms_ssim(a, b, weights=None):
+    import torch
+    from pytorch_msssim import ms_ssim
+
+    to = lambda x: torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None]  # noqa: E731
+    return float(ms_ssim(to(a), to(b), data_range=255, weights=weights))
+
+
+@pytest.mark.parametrize("shape", [(170, 170, 1), (161, 203, 3), (200, 177, 1)])
+def test_ms_ssim_is_pytorch_msssim_where_both_apply(rng, shape):
+    """Above 160 px all 5 scales apply and the value is pytorch-msssim's (float32 there)."""
+    a = _textured(rng, shape)
+    b = np.clip(a + rng.normal(0, 25, shape), 0, 255).astype(np.uint8)
+    assert metrics.ms_ssim_levels(min(shape[:2])) == 5
+    assert metrics.ms_ssim(a, b) == pytest.approx(_reference_ms_ssim(a, b), abs=1e-4)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 4])
+def test_fewer_scales_are_pytorch_msssim_with_renormalised_weights(rng, levels):
+    """The reduced-scale computation small images get, checked on an image large enough for
+    pytorch-msssim to run with the same cut, renormalised weights."""
+    a = _textured(rng, (170, 170, 1))
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
+    w = np.array(metrics.MS_SSIM_WEIGHTS[:levels])
+    expected = _reference_ms_ssim(a, b, weights=list(w / w.sum()))
+    assert metrics._ms_ssim(a, b, levels) == pytest.approx(expected, abs=1e-4)
+
+
+def test_ms_ssim_scales_for_the_project_sizes():
+    assert [metrics.ms_ssim_levels(s) for s in (28, 32, 64, 160, 161, 10)] == [2, 2, 3, 4, 5, 1]
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 1), (9, 12, 1)])
+def test_ms_ssim_on_small_images(rng, shape, images):
+    a = images[0] if shape == (28, 28, 1) else _textured(rng, shape)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    noise = rng.normal(0, 1, shape)
+    values = [metrics.ms_ssim(a, np.clip(a + sigma * noise, 0, 255).astype(np.uint8)) for sigma in (2, 5, 10, 20, 40)]
+    assert all(0 < v <= 1 and math.isfinite(v) for v in values), values
+    assert values == sorted(values, reverse=True) and values[0] > values[-1] + 0.1, values
+
+
+def test_ms_ssim_is_filled_in_the_score(images):
+    s = metrics.score(images[0], images[1], 49)
+    assert 0 < s["ms_ssim"] < 1 and s["ms_ssim"] == metrics.ms_ssim(images[0], images[1])
