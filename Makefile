@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train invert baselines results bench test lab venv clean clean-run
+.PHONY: help report data train invert baselines results bench test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -71,6 +71,9 @@ bench: $(RUN)/generator.safetensors $(RUN)/baselines.csv ## print every codec's 
 
 test: $(INSTALLED) ## run the test suite (unit tests and the smoke chain end to end)
 	$(PY) -m pytest tests
+
+test-fast: $(INSTALLED) ## run the unit tests only, not those marked slow (under a minute on 2 cores)
+	$(PY) -m pytest tests -m "not slow"
 
 lab: $(INSTALLED) ## open JupyterLab on notebooks/
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks

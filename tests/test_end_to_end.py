@@ -12,6 +12,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
