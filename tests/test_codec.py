@@ -38,12 +38,25 @@ def test_round_trip_every_bit_depth(bits, mode, rng):
 
 
 @pytest.mark.parametrize("bits", range(1, 17))
-def test_size_bound(bits, rng):
-    """A file is never larger than latent_dim*bits/8 plus 13 bytes, even for latents far from the prior."""
+def test_exact_sizes(bits, rng):
+    """Raw mode is exactly 13 + ceil(latent_dim * bits / 8) bytes, range mode 13 bytes plus whole
+    32-bit words, and the encoder writes exactly the shorter of the two (raw on a tie), even for
+    latents far from the prior."""
+    raw_bytes = 13 + -(-64 * bits // 8)
+    assert codec.max_file_bytes(64, bits, (28, 28, 1)) == raw_bytes
     for z in (rng.normal(size=64), np.full(64, 2.99), rng.choice([-3.0, 3.0], 64)):
-        blob = codec.pack(make(codec.quantize(z, bits, 3.0), bits=bits))
-        assert len(blob) <= codec.max_file_bytes(64, bits, (28, 28, 1)) == 13 + -(-64 * bits // 8)
-    assert codec.max_file_bytes(64, 8, (28, 28, 1)) <= 64 + 16
+        latent = make(codec.quantize(z, bits, 3.0), bits=bits)
+        raw, ranged = codec.pack(latent, "raw"), codec.pack(latent, "range")
+        assert len(raw) == raw_bytes and (len(ranged) - 13) % 4 == 0
+        assert codec.pack(latent) == (ranged if len(ranged) < len(raw) else raw)
+
+
+def test_max_file_bytes_exact():
+    assert codec.max_file_bytes(64, 8, (28, 28, 1)) == 13 + 64
+    assert codec.max_file_bytes(8, 8, (28, 28, 1)) == 13 + 8
+    assert codec.max_file_bytes(8, 3, (28, 28, 1)) == 13 + 3  # 24 bits
+    assert codec.max_file_bytes(100, 5, (64, 64, 3)) == 13 + 63  # 500 bits -> 63 bytes
+    assert codec.max_file_bytes(128, 8, (200, 200, 3)) == 16 + 128  # three varints of 2 bytes
 
 
 def test_range_coding_beats_raw_on_prior_samples(rng):
