@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train invert baselines results bench test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines results bench test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -39,7 +39,7 @@ INVERSIONS := seen unseen seen_ssim unseen_mse
 INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
 # one YAML per stage, rewritten only when its section of the profile changes
-STAGE_PARAMS := $(foreach s,data train $(INVERSIONS:%=invert_%) baselines results,$(RUN)/params/$(s).yaml)
+STAGE_PARAMS := $(foreach s,data train encoder $(INVERSIONS:%=invert_%) tradeoff baselines results,$(RUN)/params/$(s).yaml)
 $(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) | $(INSTALLED)
 	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
 
@@ -51,16 +51,24 @@ train: $(RUN)/generator.safetensors ## 02: train the GAN
 $(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/params/train.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/02_train_gan.ipynb $(call stage,train)
 
+encoder: $(RUN)/encoder.safetensors ## 02b: train the encoder that starts the fast (hybrid) search
+$(RUN)/encoder.safetensors: notebooks/02b_train_encoder.ipynb $(RUN)/params/encoder.yaml $(RUN)/generator.safetensors
+	$(PAPERMILL) $< $(REP)/02b_train_encoder.ipynb $(call stage,encoder)
+
 invert: $(INVERTED) ## 03: compress seen and unseen images by latent search
-$(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors
+$(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors $(RUN)/encoder.safetensors
 	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*) -p name $*
+
+tradeoff: $(RUN)/tradeoff.csv ## 03b: quality against encode time of the encoder, hybrid and search modes
+$(RUN)/tradeoff.csv: notebooks/03b_tradeoff.ipynb $(RUN)/params/tradeoff.yaml $(RUN)/encoder.safetensors
+	$(PAPERMILL) $< $(REP)/03b_tradeoff.ipynb $(call stage,tradeoff)
 
 baselines: $(RUN)/baselines.csv ## 04: classical and learned codecs on the same images
 $(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/params/baselines.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
 
 results: $(REP)/summary.csv ## 05: summary tables and figures
-$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/baselines.csv
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/tradeoff.csv $(RUN)/baselines.csv
 	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
 
 $(REP)/report.html: $(REP)/summary.csv

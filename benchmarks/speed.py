@@ -1,12 +1,23 @@
-"""Encode and decode speed of every codec on this machine, on a finished run's unseen images.
+"""Encode and decode speed of every codec and GAN-reversal mode on this machine, on a finished
+run's unseen images, with the rate and quality of the files timed.
 
-    .venv/bin/python benchmarks/speed.py [--profile default] [-n 16]    (or: make bench)
+    .venv/bin/python benchmarks/speed.py [--profile default] [-n 64]    (or: make bench)
 
-Prints, per codec, the mean wall time per image to encode and to decode (torch on 2 threads;
-GAN reversal encodes on the GPU when there is one and decodes on the CPU), and the process's
-peak resident memory. GAN reversal encodes with the settings of the profile's
-``invert_unseen`` section at 8 bits, once for a batch of n images (as 03_invert does) and
-once for one image alone (as ``python -m ganlib compress`` does).
+Writes ``reports/<profile>/speed.csv`` (one row per codec and mode: codec, mode, batch, n_images,
+encode_ms_per_image, decode_ms_per_image, bpp, ssim) and prints it with the process's peak
+resident memory. Torch runs on 2 threads; GAN reversal encodes on the GPU when there is one and
+always decodes on the CPU. GAN rows, at the ``results`` section's bit depth with the loss of the
+``tradeoff`` section:
+
+- ``search``: the seed's search (InversionConfig's defaults: 1000 steps x 4 random starts, 200
+  refinement steps), on a batch of n images and on one image alone;
+- ``hybrid``: the encoder's guess, then the command line's default short search, batch and one image;
+- ``encoder``: the encoder's guess, quantized, no search;
+- ``decode``: batched decoding (one generator pass per batch of files) of many files.
+
+Classical and learned codecs encode and decode one image at a time (``batch`` 1); their ``mode``
+is their parameter. Every time is the mean wall time per image after one untimed warm-up call,
+except a GAN encode (a search has no warm-up to skip).
 """
 from __future__ import annotations
 
@@ -16,12 +27,15 @@ import resource
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import torch
 
-from ganlib import baselines, data, invert, learned, params, paths, pipeline, runtime, train
+from ganlib import baselines, data, encoder, files, invert, learned, metrics, params, paths, pipeline, runtime, train
 
 CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]
+DECODE_FILES = 1024  # files decoded by the batched-decoding row
+DECODE_BATCH = 256
 
 
 def seconds(fn):
@@ -31,30 +45,52 @@ def seconds(fn):
     return out, time.perf_counter() - start
 
 
-def codec_row(c, images, encode_batch=None) -> dict:
-    """Mean ms per image to encode (one by one, or with ``encode_batch``) and to decode, each
-    after one untimed warm-up call (except a batch encode: that is GAN reversal's search)."""
-    if encode_batch is None:
-        c.encode(images[0])
-    blobs, enc = seconds(lambda: encode_batch(images) if encode_batch else [c.encode(im) for im in images])
-    c.decode(blobs[0])
-    _, dec = seconds(lambda: [c.decode(b) for b in blobs])
+def row(codec: str, mode, batch: int, images: np.ndarray, blobs, decoded, enc_s: float, dec_s: float) -> dict:
     n = len(images)
-    return {"codec": c.id, "encode ms/image": 1000 * enc / n, "decode ms/image": 1000 * dec / n,
-            "mean bytes": sum(map(len, blobs)) / n}
+    return {"codec": codec, "mode": "" if mode is None else str(mode), "batch": batch, "n_images": n,
+            "encode_ms_per_image": 1000 * enc_s / n, "decode_ms_per_image": 1000 * dec_s / n,
+            "bpp": float(np.mean([metrics.bpp(len(b), images.shape[1:]) for b in blobs])),
+            "ssim": float(np.mean([metrics.ssim(a, b) for a, b in zip(images, decoded)]))}
+
+
+def codec_row(c, images) -> dict:
+    """One image at a time, after one untimed warm-up call each way."""
+    c.decode(c.encode(images[0]))
+    blobs, enc = seconds(lambda: [c.encode(im) for im in images])
+    decoded, dec = seconds(lambda: [c.decode(b) for b in blobs])
+    return row(c.name, c.param, 1, images, blobs, decoded, enc, dec)
+
+
+def gan_row(mode: str, gan: invert.GanCodec, images: np.ndarray, batch: int) -> dict:
+    """Encode in batches of ``batch`` images; decode batched (one pass per batch) when batch > 1."""
+    chunks = [images[i:i + batch] for i in range(0, len(images), batch)]
+    blobs, enc = seconds(lambda: [b for chunk in chunks for b in gan.encode_batch(chunk)])
+    gan.decode_batch(blobs[:batch])
+    if batch > 1:
+        decoded, dec = seconds(lambda: np.concatenate([gan.decode_batch(blobs[i:i + batch])
+                                                        for i in range(0, len(blobs), batch)]))
+    else:
+        decoded, dec = seconds(lambda: [gan.decode(b) for b in blobs])
+    return row("gan", mode, batch, images, blobs, decoded, enc, dec)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/speed.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", help="the run to read: runs/<profile>/ (default: default)")
-    parser.add_argument("-n", type=int, default=16, help="unseen images to time (default: 16)")
+    parser.add_argument("-n", type=int, default=64, help="unseen images to time (default: 64)")
+    parser.add_argument("--one", type=int, default=2, help="images encoded one at a time by the search (default: 2)")
     args = parser.parse_args(argv)
     try:
         params.int_range("n", args.n, 1, 10**4)
-        cfg = pipeline.stage_params(args.profile, "invert_unseen")
+        params.int_range("one", args.one, 1, args.n)
+        bits = pipeline.stage_params(args.profile, "results").get("gan_bits", 8)
+        loss = pipeline.stage_params(args.profile, "tradeoff").get("loss", "ssim")
         run = paths.run_dir(args.profile)
         G = train.load_generator(run)
+        E = encoder.load_encoder(run, G)
         arrays = data.load_prepared(args.profile)
+        if E is None:
+            raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: make encoder PROFILE={args.profile}")
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,15 +106,26 @@ def main(argv: list[str] | None = None) -> int:
             model = learned.load(learned.checkpoint(run, kind, lam), images.shape[3], meta["n"], meta["m"], kind)
             codecs.append(learned.Learned(model, lam, images.shape[1:]))
     rows = [codec_row(c, images) for c in codecs]
-    gan = invert.GanCodec(G, bits=8, loss=cfg.get("loss", "ssim"), steps=cfg.get("steps", 1000),
-                          restarts=cfg.get("restarts", 1), refine_steps=cfg.get("refine_steps", 200))
-    rows.append({**codec_row(gan, images, gan.encode_batch), "codec": f"gan8, batch of {len(images)}"})
-    rows.append({**codec_row(gan, images[:1], gan.encode_batch), "codec": "gan8, one image"})
+    search = invert.GanCodec(G, bits, invert.InversionConfig(loss=loss))
+    hybrid = invert.GanCodec(G, bits, encoder.hybrid_config(loss), encoder=E)
+    alone = invert.GanCodec(G, bits, encoder.hybrid_config(loss, steps=0), encoder=E)
+    rows += [gan_row("search", search, images, len(images)), gan_row("search", search, images[:args.one], 1),
+             gan_row("hybrid", hybrid, images, len(images)), gan_row("hybrid", hybrid, images, 1),
+             gan_row("encoder", alone, images, len(images))]
+    many = arrays["test"][np.resize(np.arange(len(arrays["test"])), DECODE_FILES)]
+    blobs = alone.encode_batch(many)
+    alone.decode_batch(blobs[:DECODE_BATCH])
+    decoded, dec = seconds(lambda: np.concatenate([alone.decode_batch(blobs[i:i + DECODE_BATCH])
+                                                    for i in range(0, len(blobs), DECODE_BATCH)]))
+    rows.append(row("gan", "decode", DECODE_BATCH, many, blobs, decoded, float("nan"), dec))
+    table = pd.DataFrame(rows)
+    files.write_csv(paths.report_dir(args.profile) / "speed.csv", table)
     print(f"{len(images)} unseen images {images.shape[1:]} of run {args.profile}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, GAN encoding on {device}; GAN reversal: loss {gan.loss}, "
-          f"{gan.steps} steps x {gan.restarts} starts, {gan.refine_steps} refinement steps")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+          f"{torch.get_num_threads()} threads, GAN encoding on {device}, {bits} bits, loss {loss}; "
+          f"hybrid: encoder + {hybrid.config.steps} steps + {hybrid.config.refine_steps} refinement steps")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote reports/{args.profile}/speed.csv; peak resident memory: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 
 

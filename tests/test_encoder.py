@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from ganlib import encoder, invert, runtime
+from ganlib.models import Encoder, GanConfig, Generator, init_weights
+
+
+def train(G, images, seed=0):
+    return encoder.train_encoder(G, images, synthetic_steps=6, real_steps=4, batch_size=4, seed=seed, progress=False)
+
+
+def test_shapes():
+    E = Encoder(GanConfig(latent_dim=8, width=8))
+    assert E(torch.zeros(3, 1, 28, 28)).shape == (3, 8)
+    assert Encoder(GanConfig(latent_dim=5, width=4, image_size=64, channels=3))(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
+
+
+def test_training_is_deterministic_and_leaves_the_generator_alone(small_generator, images):
+    before = {k: v.clone() for k, v in small_generator.state_dict().items()}
+    (a, hist), (b, _) = train(small_generator, images), train(small_generator, images)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert len(hist["loss"]) == 10 and np.isnan(hist["z_loss"][-1]) and not np.isnan(hist["z_loss"][0])
+    assert all(torch.equal(before[k], v) for k, v in small_generator.state_dict().items())
+    c, _ = train(small_generator, images, seed=1)
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_checkpoint_round_trip_and_foreign_generator_refused(small_generator, images, tmp_path):
+    E, _ = train(small_generator, images)
+    assert encoder.load_encoder(tmp_path, small_generator) is None  # a run without an encoder
+    encoder.save_encoder(tmp_path, E, small_generator)
+    back = encoder.load_encoder(tmp_path, small_generator)
+    assert torch.equal(encoder.encode(back, images), encoder.encode(E, images))
+    other = Generator(small_generator.config)
+    torch.manual_seed(7)
+    other.apply(init_weights)
+    with pytest.raises(ValueError, match="belongs to generator .* not to this one"):
+        encoder.load_encoder(tmp_path, other)
+
+
+@pytest.mark.parametrize("kwargs,name", [({"synthetic_steps": -1}, "synthetic_steps"), ({"real_steps": 1.5}, "real_steps"),
+                                         ({"synthetic_steps": 0, "real_steps": 0}, "synthetic_steps"),
+                                         ({"batch_size": 0}, "batch_size"), ({"lr": -1}, "lr")])
+def test_bad_parameters_are_refused_by_name(kwargs, name):
+    args = {"synthetic_steps": 1, "real_steps": 1, "batch_size": 4, "lr": 1e-3} | kwargs
+    with pytest.raises(ValueError, match=f"^{name}="):
+        encoder.check_params(**args)
+
+
+def test_encoder_start_with_zero_steps_is_the_encoders_guess(small_generator, images):
+    E, _ = train(small_generator, images)
+    config = invert.InversionConfig(init="encoder", steps=0, restarts=1, refine_steps=0)
+    res = invert.invert(small_generator, runtime.to_tensor(images), config, encoder=E, progress=False, device="cpu")
+    assert torch.equal(res.z, encoder.encode(E, images)) and res.history == []
+    with pytest.raises(ValueError, match="init='encoder' needs an encoder"):
+        invert.GanCodec(small_generator, 8, config)
+
+
+def test_hybrid_search_improves_on_the_encoders_guess(small_generator, images):
+    E, _ = train(small_generator, images)
+    config = invert.InversionConfig(loss="mse", init="encoder", steps=0, restarts=1)
+    start = invert.invert(small_generator, runtime.to_tensor(images), config, encoder=E, progress=False, device="cpu")
+    config = invert.InversionConfig(loss="mse", init="encoder", steps=30, restarts=1, lr=0.05)
+    searched = invert.invert(small_generator, runtime.to_tensor(images), config, encoder=E, progress=False, device="cpu")
+    assert searched.loss.mean() < start.loss.mean()

@@ -1,0 +1,38 @@
+import pandas as pd
+import pytest
+
+from ganlib import codec, encoder, tradeoff
+
+
+def test_modes_cover_encoder_hybrid_and_search():
+    modes = tradeoff.modes("ssim", [10, 0], [1000, 50], restarts=4)
+    assert [(m.name, m.config.steps, m.config.restarts) for m in modes] == [
+        ("encoder", 0, 1), ("hybrid", 10, 1), ("search", 50, 4), ("search", 1000, 4)]
+    assert [m.label for m in modes] == ["encoder only", "encoder + 10 steps", "search 50 x 4", "search 1000 x 4"]
+    assert modes[1].config.init == "encoder" and modes[2].config.init == "random"
+    with pytest.raises(ValueError, match="search_steps"):
+        tradeoff.modes("ssim", [0], [0], restarts=4)
+    with pytest.raises(ValueError, match="loss"):
+        tradeoff.modes("foo", [0], [10], restarts=4)
+
+
+def test_measure_scores_the_files_it_wrote(small_generator, images, tmp_path):
+    E, _ = encoder.train_encoder(small_generator, images, 4, 4, batch_size=4, progress=False)
+    mode = tradeoff.modes("mse", [3], [2], restarts=1)[0]
+    rows = tradeoff.measure(small_generator, E, images[:3], [7, 8, 9], mode, 6, tmp_path)
+    assert [r["image_id"] for r in rows] == [7, 8, 9] and all(r["encode_ms"] > 0 for r in rows)
+    for r in rows:
+        blob = (tmp_path / f"{r['image_id']}.gan").read_bytes()
+        assert r["bytes"] == len(blob) and codec.unpack(blob).bits == 6
+
+
+def test_summary_orders_unseen_first_then_by_time():
+    rows = pd.DataFrame([
+        {"split": s, "mode": m, "label": m, "steps": k, "restarts": 1, "image_id": i, "encode_ms": ms,
+         "bpp": 0.5, "psnr": 20.0 + i, "ssim": 0.8}
+        for s in ("seen", "unseen") for m, k, ms in (("search", 100, 50.0), ("encoder", 0, 2.0)) for i in (0, 1)])
+    out = tradeoff.summarize(rows)
+    assert list(zip(out.split, out["mode"])) == [("unseen", "encoder"), ("unseen", "search"), ("seen", "encoder"),
+                                                ("seen", "search")]
+    assert out.psnr.tolist() == [20.5] * 4 and out.images_per_s.tolist() == [500.0, 20.0, 500.0, 20.0]
+    assert out.n_images.tolist() == [2] * 4
