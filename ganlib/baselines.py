@@ -13,6 +13,7 @@ import numpy as np
 import PIL
 from PIL import Image, features
 
+from . import schemes
 from .codec import Codec
 from .data import to_hwc
 
@@ -204,17 +205,22 @@ class KMeans(Codec):
 
 
 CODECS = {"png": PNG, "jpeg": JPEG, "webp": WebP, "j2k": JPEG2000, "avif": AVIF, "kmeans": KMeans}
-PARAMS = {  # the knob each codec takes, and its allowed range
-    "jpeg": ("quality", 1, 95), "webp": ("quality", 0, 100), "j2k": ("target PSNR in dB", 10, 60),
-    "avif": ("quality", 0, 100), "kmeans": ("K", 2, 256),
-}
-SCHEMES = {  # the seed report's schemes, by id
-    "png": ("png", None),
-    "kmeans4": ("kmeans", 4),
-    "jpeg10": ("jpeg", 10),
-    "jpeg1": ("jpeg", 1),
-    "webp0": ("webp", 0),
-}
+# the knob each codec takes and its allowed range, from the scheme registry
+PARAMS = {f.id: (f.param, f.low, f.high) for f in schemes.of_kind(schemes.CLASSICAL) if f.param}
+# the seed report's schemes without GAN reversal, by id: (codec, param)
+SCHEMES = {s.id: (s.family, s.param) for s in schemes.SUMMARY.values() if s.family in CODECS}
+
+
+def sweep(settings: dict[str, list]) -> list[tuple[str, int | None]]:
+    """PNG, then every (codec, parameter) of ``settings`` (codec -> list of parameters) in the
+    order given, each checked (ValueError naming the first value out of range)."""
+    unknown = [name for name in settings if name not in PARAMS]
+    if unknown:
+        raise ValueError(f"codec={unknown[0]!r} is not allowed; choose one of: {', '.join(PARAMS)}")
+    out = [("png", None)] + [(name, p) for name, values in settings.items() for p in values]
+    for name, p in out:
+        codec(name, p)
+    return out
 
 
 def codec(name: str, param: int | None = None, channels: int = 1) -> Codec:

@@ -9,6 +9,7 @@ need no more padding than the factorized model's.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -17,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from . import files, params, runtime
 from .codec import Codec
 
-with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14
+with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14,
     warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
+    # and imports torch_geometric, which imports tqdm.auto: in a kernel without ipywidgets that
+    # warns "IProgress not found" (a TqdmWarning); this project's bars go to the terminal anyway
+    warnings.filterwarnings("ignore", message="IProgress not found")
     import compressai
     from compressai.models import CompressionModel, FactorizedPrior, ScaleHyperprior
     from compressai.models.utils import conv, deconv
@@ -88,7 +91,7 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     hist = {"loss": [], "bpp": [], "mse": []}
     pixels = batch_size * images.shape[1] * images.shape[2]
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, mininterval=2):
+    for _ in runtime.progress(range(steps), desc=desc, disable=not progress):
         x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
         out = model(x)
         bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
@@ -108,6 +111,37 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     model = model.cpu().eval()
     model.update(force=True)
     return model, hist
+
+
+def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: float) -> None:
+    """Validate 04_baselines' learned-codec parameters (ValueError naming the first bad one)."""
+    for kind in models:
+        params.choice("learned_models", kind, MODELS)
+    for lam in lambdas:
+        params.positive("learned_lambdas", lam)
+    params.int_range("learned_steps", steps, 1, 10**7)
+    params.int_range("learned_batch_size", batch_size, 1, 4096)
+    params.positive("learned_lr", lr)
+
+
+def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, steps: int, batch_size: int,
+              lr: float, seed: int, n: int, m: int) -> tuple[list[Learned], list[dict], dict[str, list]]:
+    """Train every model at every λ on ``images`` (uint8 (N, H, W, C)), save each to
+    :func:`checkpoint` and the budget to ``run/learned.json``. Returns the codecs, one budget row
+    per model (model, lambda, steps, batch_size, lr, seconds, final train bpp and MSE: means of the
+    last 100 steps) and the per-step train bpp by ``"<model>, λ=<lambda>"``."""
+    codecs, budget, train_bpp = [], [], {}
+    for kind in models:
+        for lam in lambdas:
+            model, hist = train_learned(images, lam, steps, batch_size, lr, seed, n=n, m=m, model=kind)
+            save(checkpoint(run, kind, lam), model)
+            codecs.append(Learned(model, lam, images.shape[1:]))
+            budget.append({"model": kind, "lambda": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
+                           "seconds": round(hist["seconds"], 1), "final_train_bpp": float(np.mean(hist["bpp"][-100:])),
+                           "final_train_mse": float(np.mean(hist["mse"][-100:]))})
+            train_bpp[f"{kind}, λ={lam}"] = hist["bpp"]
+    files.write_text(Path(run) / "learned.json", json.dumps({"n": n, "m": m, "runs": budget}, indent=2))
+    return codecs, budget, train_bpp
 
 
 def checkpoint(run: str | Path, model: str, lam: float) -> Path:

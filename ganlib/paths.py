@@ -52,3 +52,18 @@ def require(path: Path, made_by: str) -> Path:
     if not Path(path).exists():
         raise FileNotFoundError(f"{path} is missing: it is written by {made_by}")
     return Path(path)
+
+
+def relative(path: str | Path) -> str:
+    """``path`` as printed in notebooks and reports: relative to the work directory (e.g.
+    ``runs/default/data.npz``), else to the project root, else with the home directory as ``~``;
+    never the machine's absolute path when it lies in one of those."""
+    path = Path(path)
+    for candidate in (path.absolute(), path.resolve()):
+        for base in (work_dir(), project_root()):
+            if candidate.is_relative_to(base):
+                return candidate.relative_to(base).as_posix() or "."
+    try:
+        return "~/" + path.resolve().relative_to(Path.home().resolve()).as_posix()
+    except (ValueError, RuntimeError):
+        return path.as_posix()

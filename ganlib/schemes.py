@@ -1,0 +1,204 @@
+"""The scheme registry: every codec family the project compares, in one place.
+
+A *family* is one codec with one knob (JPEG and its quality, GAN reversal and its bits per
+latent dimension, a learned codec and its trade-off λ); a *scheme* is a family at one setting
+(``jpeg1`` = JPEG at quality 1). Everything that lists, builds, labels or draws codecs reads
+this module: the baselines (parameter ranges), 04_baselines (which codecs to build), 05_results
+and the report (labels, table order), the figures (one colour and one marker per family, the
+same in every figure) and the benchmark.
+
+:data:`FAMILIES` is ordered: that order is the codec order of every table and legend. The
+seed report's schemes (:data:`SUMMARY`) keep its order: gan, png, kmeans4, jpeg10, jpeg1,
+webp0. A new family (e.g. ``gan_residual``, a layered GAN codec: z plus a coded residual) is
+one more :func:`register` call with a factory, a colour and a marker not yet used; the
+tests check that colours and markers stay distinct.
+
+This module imports no codec module at import time (the factories import theirs when called),
+so that :mod:`ganlib.baselines` can read its parameter ranges from here.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+GAN, CLASSICAL, LEARNED = "gan", "classical", "learned"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One codec family. ``factory(param, channels=..., run=..., shape=...)`` returns a
+    :class:`ganlib.codec.Codec`; ``param`` names its knob (None: it has none) and ``low``/``high``
+    bound it when it is an integer."""
+
+    id: str
+    label: str
+    kind: str  # GAN, CLASSICAL or LEARNED
+    param: str | None
+    colour: str  # a matplotlib colour, used for this family in every figure
+    marker: str  # a matplotlib marker, likewise
+    factory: Callable
+    low: int | None = None
+    high: int | None = None
+    short: str = ""  # how a setting is written after the label: "q={}", "{} bits", "λ={:g}"
+    sep: str = " "  # between the label and the setting: "JPEG q=1", "K-means, K=4"
+
+    def setting(self, param) -> str:
+        """``param`` as written after the family's label (``q=1``, ``8 bits``); "" for none."""
+        if param is None or (isinstance(param, float) and math.isnan(param)) or not self.short:
+            return ""
+        if isinstance(param, float) and param.is_integer() and "{:g}" not in self.short:
+            param = int(param)
+        return self.short.format(param)
+
+    def name(self, param=None) -> str:
+        """The family's label with its setting: ``JPEG q=1``, ``GAN reversal, 8 bits``."""
+        setting = self.setting(param)
+        return f"{self.label}{self.sep}{setting}" if setting else self.label
+
+    def style(self) -> dict:
+        """Matplotlib keyword arguments for this family: colour, marker and label."""
+        return {"color": self.colour, "marker": self.marker, "label": self.label}
+
+    def codec(self, param=None, channels: int = 1, **kwargs):
+        """A codec of this family at ``param``."""
+        return self.factory(param, channels=channels, **kwargs)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A family at one setting, as the seed report names it. ``param`` None for GAN reversal
+    means "at the summary's bit depth" (05_results' ``gan_bits``)."""
+
+    id: str
+    family: str
+    param: int | None
+    label: str
+
+
+# ------------------------------------------------------------------ factories
+def _classical(name: str) -> Callable:
+    def make(param=None, channels: int = 1, **_):
+        from . import baselines
+
+        return baselines.codec(name, param, channels)
+
+    make.__doc__ = f"baselines.codec({name!r}, param, channels)"
+    return make
+
+
+def _gan(param=8, channels: int = 1, run: str | Path | None = None, generator=None, **kwargs):
+    """GanCodec at ``param`` bits on ``generator``, or on the generator of ``run``."""
+    from . import invert, train
+
+    if generator is None:
+        if run is None:
+            raise ValueError("GAN reversal needs its generator: give run= (a run directory) or generator=")
+        generator = train.load_generator(run)
+    return invert.GanCodec(generator, bits=int(param), **kwargs)
+
+
+def _learned(kind: str) -> Callable:
+    def make(param, channels: int = 1, run: str | Path | None = None, shape: tuple | None = None, **_):
+        from . import learned
+
+        if run is None or shape is None:
+            raise ValueError(f"the learned codec {kind!r} is loaded from a run: give run= and shape= (H, W, C)")
+        meta = json.loads((Path(run) / "learned.json").read_text())
+        model = learned.load(learned.checkpoint(run, kind, param), channels, meta["n"], meta["m"], kind)
+        return learned.Learned(model, param, tuple(shape))
+
+    make.__doc__ = f"the {kind} model trained for lambda=param in run/learned/"
+    return make
+
+
+# ------------------------------------------------------------------ the registry
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add a family (at the end of the codec order); its id, colour and marker must be new."""
+    for other in FAMILIES.values():
+        clash = [what for what in ("id", "colour", "marker") if getattr(other, what) == getattr(family, what)]
+        if clash:
+            raise ValueError(f"family {family.id!r} has the same {' and '.join(clash)} as {other.id!r}")
+    FAMILIES[family.id] = family
+    return family
+
+
+for _family in (
+    Family("gan", "GAN reversal", GAN, "bits per latent dimension", "#d62728", "o", _gan, 1, 16, "{} bits", ", "),
+    Family("png", "PNG", CLASSICAL, None, "#7f7f7f", "P", _classical("png")),
+    Family("kmeans", "K-means", CLASSICAL, "K", "#e377c2", "X", _classical("kmeans"), 2, 256, "K={}", ", "),
+    Family("jpeg", "JPEG", CLASSICAL, "quality", "#1f77b4", "s", _classical("jpeg"), 1, 95, "q={}"),
+    Family("webp", "WebP", CLASSICAL, "quality", "#2ca02c", "^", _classical("webp"), 0, 100, "q={}"),
+    Family("j2k", "JPEG 2000", CLASSICAL, "target PSNR in dB", "#9467bd", "D", _classical("j2k"), 10, 60, "({} dB)"),
+    Family("avif", "AVIF", CLASSICAL, "quality", "#8c564b", "v", _classical("avif"), 0, 100, "q={}"),
+    Family("factorized", "learned: factorized prior", LEARNED, "λ", "#ff7f0e", "<", _learned("factorized"),
+           short="λ={:g}", sep=", "),
+    Family("hyperprior", "learned: scale hyperprior", LEARNED, "λ", "#17becf", ">", _learned("hyperprior"),
+           short="λ={:g}", sep=", "),
+    # free for the next family (e.g. gan_residual): colour "#bcbd22" or "#8b0000", marker "*" or "h"
+):
+    register(_family)
+
+# The seed report's schemes, in its order (the summary table's rows).
+SUMMARY: dict[str, Scheme] = {s.id: s for s in (
+    Scheme("gan", "gan", None, "GAN reversal"),
+    Scheme("png", "png", None, "PNG (lossless)"),
+    Scheme("kmeans4", "kmeans", 4, "K-means, K=4"),
+    Scheme("jpeg10", "jpeg", 10, "JPEG q=10"),
+    Scheme("jpeg1", "jpeg", 1, "JPEG q=1"),
+    Scheme("webp0", "webp", 0, "WebP q=0"),
+)}
+
+
+def family(family_id: str) -> Family:
+    """The registered family ``family_id``; ValueError listing the ids otherwise."""
+    if family_id not in FAMILIES:
+        raise ValueError(f"codec={family_id!r} is not allowed; choose one of: {', '.join(FAMILIES)}")
+    return FAMILIES[family_id]
+
+
+def of_kind(kind: str) -> list[Family]:
+    """The families of one kind (GAN, CLASSICAL or LEARNED), in codec order."""
+    return [f for f in FAMILIES.values() if f.kind == kind]
+
+
+def codec(family_id: str, param=None, channels: int = 1, **kwargs):
+    """A codec by family and parameter: ``codec("jpeg", 1)``; GAN reversal and the learned
+    codecs load their model from ``run=`` (learned ones also need ``shape=``)."""
+    return family(family_id).codec(param, channels=channels, **kwargs)
+
+
+def scheme(scheme_id: str) -> Scheme:
+    """One of the seed report's schemes by id (``jpeg1``)."""
+    if scheme_id not in SUMMARY:
+        raise ValueError(f"scheme={scheme_id!r} is not allowed; choose one of: {', '.join(SUMMARY)}")
+    return SUMMARY[scheme_id]
+
+
+def scheme_id(family_id: str, param=None) -> str:
+    """The id a family at a setting is written as in rd.csv's ``scheme`` column: ``jpeg1``,
+    ``factorized0.01``, ``png`` (no parameter); GAN reversal is ``gan`` at any bit depth."""
+    if family_id == "gan" or param is None or (isinstance(param, float) and math.isnan(param)):
+        return family_id
+    return f"{family_id}{param:g}"
+
+
+def label(family_id: str, param=None) -> str:
+    """Display name of a family, or of a family at a setting: ``JPEG``, ``JPEG q=1``."""
+    return family(family_id).name(param)
+
+
+def order(ids: Iterable[str]) -> list[str]:
+    """``ids`` (family ids) in codec order; unknown ids last, sorted."""
+    ids = list(dict.fromkeys(ids))
+    return [f for f in FAMILIES if f in ids] + sorted(i for i in ids if i not in FAMILIES)
+
+
+def rank(family_id: str) -> int:
+    """Position of a family in the codec order (unknown ids after all known ones)."""
+    return list(FAMILIES).index(family_id) if family_id in FAMILIES else len(FAMILIES)
