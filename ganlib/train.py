@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm import tqdm
 
 from . import files, params, paths, runtime
 from .models import Discriminator, GanConfig, Generator, init_weights
@@ -49,7 +48,7 @@ def train_gan(images: np.ndarray, config: GanConfig, steps: int, batch_size: int
     ones = torch.ones(batch_size, device=dev)
     zeros = torch.zeros(batch_size, device=dev)
     start = time.perf_counter()
-    for step in tqdm(range(1, steps + 1), desc="train GAN", disable=not progress, mininterval=2):
+    for step in runtime.progress(range(1, steps + 1), desc="train GAN", disable=not progress):
         real = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
         z = torch.randn(batch_size, config.latent_dim, generator=gen).to(dev)
         fake = G(z)
