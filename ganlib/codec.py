@@ -29,6 +29,16 @@ constriction's range coder (``stream.queue``) under the prior N(0, 1) of z quant
 the same cells (``QuantizedGaussian(0, L-1, mean=(L-1)/2, std=1/D)``); the payload is
 the coder's 32-bit words, little-endian. The encoder writes whichever mode is shorter,
 so a file never exceeds ``13 + ceil(latent_dim * bits / 8)`` bytes (small images).
+
+Limits: what a file may claim, checked before any payload is decoded. latent_dim is 1 to
+:data:`MAX_LATENT_DIM` (4096, the largest latent a generator may have), height and width 1 to
+:data:`MAX_SIDE` (4096). A raw payload is exactly ``ceil(latent_dim * bits / 8)`` bytes; a
+range-coded one at most ``4 * (ceil(24 * latent_dim / 32) + 2)`` bytes (the coder's 24-bit
+precision bounds any symbol's cost). So no valid file exceeds :data:`MAX_FILE_BYTES`
+(12,312 bytes); a longer one is refused unread, and decoding any file is bounded work
+(linear in its length). :func:`read_header` parses and checks the header alone, so a decoder
+can refuse a file made for another generator before touching its payload
+(``unpack(data, expect=check)``).
 """
 from __future__ import annotations
 
@@ -44,6 +54,8 @@ MAGIC = 0xC7
 VERSION = 1
 MODES = ("raw", "range")
 RANGE_UNIT = 16  # quantizer range stored in 1/16 units
+MAX_LATENT_DIM = 4096  # the largest latent_dim a file may claim (models.GanConfig's limit)
+MAX_SIDE = 4096  # the largest image height or width a file may claim
 
 
 class CodecError(ValueError):
@@ -151,22 +163,30 @@ def _gaussian_model(bits: int, z_range: float):
     return constriction.stream.model.QuantizedGaussian(0, levels - 1, (levels - 1) / 2, 1.0 / step(bits, z_range))
 
 
+def raw_payload_bytes(latent_dim: int, bits: int) -> int:
+    """Length of a raw payload: ``ceil(latent_dim * bits / 8)``."""
+    return (latent_dim * bits + 7) // 8
+
+
+def max_range_payload_bytes(latent_dim: int) -> int:
+    """Upper bound on a range-coded payload: 24 bits per symbol (the coder's precision), whole
+    32-bit words, plus two words of flush."""
+    return 4 * (-(-24 * latent_dim // 32) + 2)
+
+
 def _pack_raw(symbols: np.ndarray, bits: int) -> bytes:
-    acc = 0
-    for s in symbols:
-        acc = (acc << bits) | int(s)
-    nbits = len(symbols) * bits
-    nbytes = (nbits + 7) // 8
-    return (acc << (8 * nbytes - nbits)).to_bytes(nbytes, "big")
+    """Symbols -> ``bits`` bits each, most significant first, zero-padded to a byte (numpy: linear time)."""
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    bitmap = (np.asarray(symbols, dtype=np.int64)[:, None] >> shifts) & 1
+    return np.packbits(bitmap.astype(np.uint8).ravel()).tobytes()
 
 
 def _unpack_raw(payload: bytes, bits: int, n: int) -> np.ndarray:
-    nbits = n * bits
-    if len(payload) != (nbits + 7) // 8:
-        raise CodecError(f"payload is {len(payload)} bytes; {n} symbols of {bits} bits need {(nbits + 7) // 8}")
-    acc = int.from_bytes(payload, "big") >> (8 * len(payload) - nbits)
-    mask = (1 << bits) - 1
-    return np.array([(acc >> (bits * (n - 1 - i))) & mask for i in range(n)], dtype=np.int64)
+    """The inverse of :func:`_pack_raw`, linear in the payload's length."""
+    if len(payload) != raw_payload_bytes(n, bits):
+        raise CodecError(f"payload is {len(payload)} bytes; {n} symbols of {bits} bits need {raw_payload_bytes(n, bits)}")
+    bitmap = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))[:n * bits].reshape(n, bits)
+    return bitmap.astype(np.int64) @ (np.int64(1) << np.arange(bits - 1, -1, -1, dtype=np.int64))
 
 
 def _pack_range(symbols: np.ndarray, bits: int, z_range: float) -> bytes:
@@ -198,8 +218,10 @@ def pack(latent: LatentFile, mode: str | None = None) -> bytes:
     h, w, c = latent.shape
     params.choice("channels", c, (1, 3))
     symbols = np.asarray(latent.symbols, dtype=np.int64)
-    if symbols.ndim != 1 or not 1 <= len(symbols) < 2**21:
-        raise ValueError(f"symbols must be a 1-D array of 1 to 2**21-1 values; got shape {symbols.shape}")
+    if symbols.ndim != 1 or not 1 <= len(symbols) <= MAX_LATENT_DIM:
+        raise ValueError(f"symbols must be a 1-D array of 1 to {MAX_LATENT_DIM} values; got shape {symbols.shape}")
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise ValueError(f"shape={latent.shape!r} is not allowed; height and width must be 1 to {MAX_SIDE}")
     if symbols.min() < 0 or symbols.max() >= 1 << latent.bits:
         raise ValueError(f"symbols must lie in 0..{(1 << latent.bits) - 1} for bits={latent.bits}")
     if len(latent.fingerprint) != 4:
@@ -232,36 +254,77 @@ def payload_span(data: bytes) -> tuple[int, int]:
     return _read_dims(data)[1], len(data) - 2
 
 
-def unpack(data: bytes, verify: bool = True) -> LatentFile:
-    """bytes -> LatentFile, or :class:`CodecError`. ``verify=False`` skips the checksum
-    (used only by the bit-error experiment)."""
+@dataclass(frozen=True)
+class Header:
+    """What a latent file's header claims, checked for consistency by :func:`read_header`.
+    Has the attributes a decoder compares with its generator: ``fingerprint``, ``latent_dim``,
+    ``shape``, ``bits``, ``z_range`` (the same names as :class:`LatentFile`)."""
+
+    fingerprint: bytes
+    bits: int
+    mode: str
+    latent_dim: int
+    shape: tuple[int, int, int]  # (H, W, C)
+    z_range: float
+    start: int  # payload offset; the payload ends 2 bytes before the end
+
+
+def read_header(data: bytes, verify: bool = True) -> Header:
+    """Parse and check a latent file's header without decoding its payload: constant work
+    after the checksum (which is linear in the length, and the length is bounded by
+    :data:`MAX_FILE_BYTES`). :class:`CodecError` for anything a valid file cannot be.
+    ``verify=False`` skips the checksum (used only by the bit-error experiment)."""
     data = bytes(data)
     if len(data) < 12:
         raise CodecError(f"file of {len(data)} bytes is too short to be a latent file")
     if data[0] != MAGIC:
         raise CodecError("not a GAN-reversal latent file (bad magic byte)")
+    if len(data) > MAX_FILE_BYTES:
+        raise CodecError(f"file of {len(data):,} bytes is longer than any valid latent file "
+                         f"(at most {MAX_FILE_BYTES:,} bytes)")
     if verify and binascii.crc_hqx(data[:-2], 0) != int.from_bytes(data[-2:], "big"):
         raise CodecError("file is corrupted or truncated (checksum mismatch)")
     version, mode, bits = data[1] >> 5, (data[1] >> 4) & 1, (data[1] & 0x0F) + 1
     if version != VERSION:
         raise CodecError(f"unsupported format version {version} (this decoder reads version {VERSION})")
-    fingerprint = data[2:6]
     (n, h, w), start = _read_dims(data)
     c, units = data[start - 2], data[start - 1]
-    if n < 1 or h < 1 or w < 1 or c not in (1, 3) or units < 1:
-        raise CodecError(f"invalid header (latent_dim={n}, shape={h}x{w}x{c}, range units={units})")
-    z_range = units / RANGE_UNIT
-    payload = data[start:-2]
-    if mode == 0:
-        symbols = _unpack_raw(payload, bits, n)
+    if not (1 <= n <= MAX_LATENT_DIM and 1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE) or c not in (1, 3) or units < 1:
+        raise CodecError(f"invalid header (latent_dim={n}, shape={h}x{w}x{c}, range units={units}; a file may "
+                         f"claim latent_dim 1 to {MAX_LATENT_DIM}, sides 1 to {MAX_SIDE}, 1 or 3 channels)")
+    size = len(data) - 2 - start
+    if mode == 0 and size != raw_payload_bytes(n, bits):
+        raise CodecError(f"payload is {size} bytes; {n} symbols of {bits} bits need {raw_payload_bytes(n, bits)}")
+    if mode == 1 and size % 4:
+        raise CodecError(f"range-coded payload of {size} bytes is not a whole number of 32-bit words")
+    if mode == 1 and size > max_range_payload_bytes(n):
+        raise CodecError("payload is longer than any encoding of this header")
+    return Header(data[2:6], bits, MODES[mode], n, (h, w, c), units / RANGE_UNIT, start)
+
+
+def unpack(data: bytes, verify: bool = True, expect=None) -> LatentFile:
+    """bytes -> LatentFile, or :class:`CodecError`. ``verify=False`` skips the checksum
+    (used only by the bit-error experiment). ``expect``, if given, is called with the
+    :class:`Header` before the payload is decoded and may raise :class:`CodecError`
+    (a decoder refuses a file made for another generator there)."""
+    data = bytes(data)
+    header = read_header(data, verify)
+    if expect is not None:
+        expect(header)
+    payload = data[header.start:-2]
+    if header.mode == "raw":
+        symbols = _unpack_raw(payload, header.bits, header.latent_dim)
     else:
-        if len(payload) > 4 * (n * 16 + 2):  # far more than any honest encoding: refuse
-            raise CodecError("payload is longer than any encoding of this header")
-        symbols = _unpack_range(payload, bits, z_range, n)
-    return LatentFile(fingerprint, bits, (h, w, c), z_range, symbols)
+        symbols = _unpack_range(payload, header.bits, header.z_range, header.latent_dim)
+    return LatentFile(header.fingerprint, header.bits, header.shape, header.z_range, symbols)
 
 
 def max_file_bytes(latent_dim: int, bits: int, shape: tuple[int, int, int]) -> int:
     """Upper bound on a latent file's size (the raw-mode size)."""
     header = 1 + 1 + 4 + len(_varint(latent_dim)) + len(_varint(shape[0])) + len(_varint(shape[1])) + 2 + 2
     return header + math.ceil(latent_dim * bits / 8)
+
+
+# the longest header (three 2-byte varints: values up to 4096 < 2**14) + the longer payload + CRC
+MAX_FILE_BYTES = (1 + 1 + 4 + 3 * 2 + 2) + max(raw_payload_bytes(MAX_LATENT_DIM, 16),
+                                                max_range_payload_bytes(MAX_LATENT_DIM)) + 2
