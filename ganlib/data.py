@@ -1,14 +1,19 @@
-"""Data sets: Fashion-MNIST from IDX files, or any folder of PNG/JPEG images.
+"""Data sets: Fashion-MNIST from IDX files, or any folder of images; the one image reader.
 
 Images everywhere are ``uint8`` arrays of shape ``(N, H, W, C)`` with values 0..255.
 Raw data is read, never modified; prepared arrays go to ``runs/<profile>/data.npz``.
+:func:`read_image` reads an image file for the folder data set and the command line alike.
 """
 from __future__ import annotations
 
 import gzip
+import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +31,16 @@ IDX_FILES = {
     "train_labels": "train-labels-idx1-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # folder data sets and the CLI
+MIN_PER_SPLIT = 2  # seen-versus-unseen statistics (variance, confidence interval, p-value) need 2 images a split
 
 
 class DataError(RuntimeError):
     """The data set could not be found or read."""
+
+
+class ImageError(ValueError):
+    """An image file cannot be read, or cannot be used as asked; the message names the file."""
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -136,6 +146,67 @@ def prepare(image: Image.Image, image_size: int, channels: int) -> np.ndarray:
     return to_hwc(np.asarray(image, dtype=np.uint8)[None])[0]
 
 
+def open_image(path: str | Path) -> Image.Image:
+    """Read an image file fully into memory as a PIL image of mode ``L`` or ``RGB``: 16-bit
+    (and 32-bit integer) samples scaled to 8 bits (value * 255 / 65535, rounded), palette,
+    bilevel, CMYK and alpha images converted to RGB (alpha dropped). :class:`ImageError`,
+    naming the file, for anything else: not an image, truncated, floating-point samples, or
+    more pixels than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``,
+    89,478,485 by default)."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f" ({int(found.group(1)):,} pixels)" if found else ""
+        raise ImageError(f"{path}: refused, a possible decompression bomb{size}: more pixels than "
+                         f"Pillow's limit of {Image.MAX_IMAGE_PIXELS:,}") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise OSError, SyntaxError, ValueError, ...
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise ImageError(f"{path}: cannot read it as an image ({reason})") from None
+    if im.mode.startswith("I;16") or im.mode == "I":
+        raw = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(np.round(raw * 255 / 65535), 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        raise ImageError(f"{path}: floating-point images (mode F) are not supported; give an 8- or 16-bit image")
+    elif im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    return im
+
+
+def read_image(path: str | Path, image_size: int, channels: int, resize: bool = True) -> np.ndarray:
+    """Read an image file (:func:`open_image`) as uint8 (image_size, image_size, channels):
+    colour to grayscale with Pillow's ITU-R 601-2 luma or grayscale to RGB; an image of another
+    size is centre-cropped and resized (:func:`prepare`) if ``resize``, else refused."""
+    im = open_image(path)
+    if im.size != (image_size, image_size) and not resize:
+        raise ImageError(f"{path} is {im.size[0]}x{im.size[1]} pixels; this generator makes "
+                         f"{image_size}x{image_size}. Pass --resize to centre-crop and resize it.")
+    return prepare(im, image_size, channels)
+
+
+def image_files(folder: str | Path, suffixes=IMAGE_SUFFIXES, exclude: str | Path | None = None) -> list[Path]:
+    """Files below ``folder`` whose suffix (any case) is in ``suffixes``, sorted; hidden files
+    and folders (name starting with ".") and anything below ``exclude`` are left out, and
+    symbolic links to folders are not followed."""
+    folder = Path(folder)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (skip is None or (Path(root) / d).resolve() != skip))
+        found += [Path(root) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in suffixes]
+    return sorted(found)
+
+
+def warn(message: str) -> None:
+    """One line on stderr: ``warning: message``."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 def resize_all(images: np.ndarray, image_size: int, channels: int) -> np.ndarray:
     """Apply :func:`prepare` to every image of a (N, H, W, C) uint8 array, if needed."""
     if images.shape[1] == images.shape[2] == image_size and images.shape[3] == channels:
@@ -157,15 +228,32 @@ def load_fashion_mnist(data_dir: str | None, image_size: int, channels: int) -> 
 
 def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: float, seed: int
                 ) -> dict[str, np.ndarray]:
-    """Every PNG/JPEG below ``data_dir``, prepared, split into train and test by a seeded fraction."""
+    """Every image below ``data_dir`` (:func:`image_files`), read by :func:`read_image`
+    (centre-cropped and resized), split into train and test by a seeded fraction. A file that
+    cannot be read is skipped with one warning line naming it, and a count at the end; fewer
+    than 2 readable images is an error, fewer than :data:`MIN_PER_SPLIT` in a split a warning."""
     if not data_dir or not Path(data_dir).is_dir():
-        raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of PNG/JPEG images")
-    found = sorted(p for p in Path(data_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(found) < 2:
-        raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(found)} PNG/JPEG images, at least 2 are needed")
-    images = np.stack([prepare(Image.open(p), image_size, channels) for p in found])
+        raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of images")
+    found = image_files(data_dir)
+    images, skipped = [], 0
+    for path in found:
+        try:
+            images.append(read_image(path, image_size, channels, resize=True))
+        except ImageError as exc:
+            warn(f"skipped {exc}")
+            skipped += 1
+    if skipped:
+        warn(f"skipped {skipped} of {len(found)} image files below {data_dir} (unreadable); using the other {len(images)}")
+    if len(images) < 2:
+        raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(images)} readable image(s) "
+                         f"({', '.join(IMAGE_SUFFIXES)}); at least 2 are needed, one to train on and one held out")
+    images = np.stack(images)
     order = np.random.default_rng(seed).permutation(len(images))
     n_test = min(max(1, round(unseen_fraction * len(images))), len(images) - 1)
+    if min(n_test, len(images) - n_test) < MIN_PER_SPLIT:
+        warn(f"{len(images)} images give {len(images) - n_test} training (seen) and {n_test} held-out (unseen) "
+             f"images; comparing seen with unseen images (confidence intervals, p-values) needs at least "
+             f"{MIN_PER_SPLIT} in each, so those statistics will be nan. Add images or change unseen_fraction.")
     return {"train": images[order[n_test:]], "test": images[order[:n_test]]}
 
 
@@ -180,9 +268,9 @@ def check_params(dataset: str, data_dir: str | None, image_size: int, channels: 
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it does not hold the four Fashion-MNIST IDX files")
     if dataset == "folder":
         if not data_dir or not Path(data_dir).is_dir():
-            raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of PNG/JPEG images")
-        if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(data_dir).rglob("*")):
-            raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds no PNG/JPEG images")
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of images")
+        if not image_files(data_dir):
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds no image files ({', '.join(IMAGE_SUFFIXES)})")
 
 
 def load(dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,

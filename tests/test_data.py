@@ -72,7 +72,7 @@ def test_bad_parameters(kwargs, message):
 
 def test_data_dir_without_images(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
-    with pytest.raises(ValueError, match="data_dir=.*no PNG/JPEG images"):
+    with pytest.raises(ValueError, match="data_dir=.*no image files"):
         data.check_params("folder", str(tmp_path), 28, 1, 0)
     with pytest.raises(ValueError, match="data_dir=.*IDX"):
         data.check_params("fashion_mnist", str(tmp_path), 28, 1, 0)
