@@ -4,6 +4,8 @@ Each check raises ``ValueError`` naming the parameter and what is allowed.
 """
 from __future__ import annotations
 
+import ast
+import difflib
 import re
 from typing import Iterable, Sequence
 
@@ -43,3 +45,50 @@ def int_list(name: str, value, low: int, high: int) -> list[int]:
     for v in values:
         int_range(name, v, low, high)
     return sorted(set(values))
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names assigned at the top level of a cell's source (``x = 1`` and ``x: int = 1``), in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def unknown_names(given: Iterable[str], allowed: Iterable[str], what: str) -> str | None:
+    """A message naming every name of ``given`` not in ``allowed`` (with a close match, if any),
+    and the allowed names; None when all are allowed."""
+    allowed = list(allowed)
+    unknown = [n for n in given if n not in allowed]
+    if not unknown:
+        return None
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, allowed, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown parameter(s) {', '.join(parts)} {what}; allowed: {', '.join(allowed)}"
+
+
+def reject_unknown(namespace: dict) -> None:
+    """Refuse a parameter that papermill passed (``-p name value``, ``-f file.yaml``) but the
+    notebook's parameters cell does not declare; papermill itself only warns. Call it in the first
+    cell after the parameters cell: ``params.reject_unknown(globals())``.
+
+    It reads the kernel's input history (``In``): papermill runs its injected cell, which starts
+    with ``# Parameters``, right after the parameters cell. Raises ``ValueError`` naming the
+    unknown names and the allowed ones; does nothing when no parameters were injected (a notebook
+    run by hand)."""
+    history = list(namespace.get("In") or namespace.get("_ih") or [])
+    for i in range(len(history) - 1, 0, -1):
+        if history[i].lstrip().startswith("# Parameters"):
+            declared = assigned_names(history[i - 1]) + list(namespace.get("__annotations__", {}))
+            injected = [n for n in assigned_names(history[i]) if not n.startswith("PAPERMILL_")]
+            message = unknown_names(injected, dict.fromkeys(declared), "passed to this notebook (papermill -p or -f)")
+            if message:
+                raise ValueError(message)
+            return
