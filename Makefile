@@ -84,7 +84,7 @@ test-fast: $(INSTALLED) ## run the unit tests only, not those marked slow (under
 	$(PY) -m pytest tests -m "not slow"
 
 lab: $(INSTALLED) ## open JupyterLab on notebooks/
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-run: ## delete runs/$(PROFILE) and reports/$(PROFILE)
 	rm -rf $(RUN) $(REP)
