@@ -1,0 +1,370 @@
+"""Hostile and careless inputs (issue 11): latent files that claim too much, mutated files with a
+valid checksum, unreadable images and model files, misspelled parameters, file permissions."""
+import binascii
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import papermill
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from ganlib import codec, data, files, params, paths, pipeline, train
+from ganlib.invert import GanCodec
+from ganlib.models import GanConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+FP = b"\x01\x02\x03\x04"
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + binascii.crc_hqx(body, 0).to_bytes(2, "big")
+
+
+def crafted(latent_dim: int, bits: int, mode: int, payload: bytes, shape=(28, 28, 1), units=48, fp=FP) -> bytes:
+    """A latent file with any header claims and a valid checksum."""
+    h, w, c = shape
+    body = (bytes([codec.MAGIC, 1 << 5 | mode << 4 | (bits - 1)]) + fp + codec._varint(latent_dim)
+            + codec._varint(h) + codec._varint(w) + bytes([c, units]) + payload)
+    return with_crc(body)
+
+
+# ---------------------------------------------------------------- bounded work for any latent file
+def test_crafted_4mb_raw_file_is_refused_fast(small_generator):
+    """The issue's file: raw mode, latent_dim 2**21 - 1 at 16 bits, valid header and CRC (4 MB)."""
+    n = 2**21 - 1
+    blob = crafted(n, 16, 0, bytes(2 * n))
+    assert len(blob) > 4 * 10**6
+    start = time.perf_counter()
+    with pytest.raises(codec.CodecError, match="longer than any valid latent file"):
+        codec.unpack(blob)
+    with pytest.raises(codec.CodecError):
+        GanCodec(small_generator).decode(blob)
+    assert time.perf_counter() - start < 2
+
+
+def test_raw_unpacking_is_linear():
+    """The bit unpacker itself on a 4 MB payload (far beyond the format's limit) stays fast."""
+    n = 2**21 - 1
+    symbols = np.random.default_rng(0).integers(0, 1 << 16, n)
+    payload = codec._pack_raw(symbols, 16)
+    start = time.perf_counter()
+    assert np.array_equal(codec._unpack_raw(payload, 16, n), symbols)
+    assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize("bits", [1, 3, 7, 8, 13, 16])
+def test_raw_packing_matches_the_big_integer_definition(bits):
+    symbols = np.random.default_rng(bits).integers(0, 1 << bits, 100)
+    acc = 0
+    for s in symbols:
+        acc = (acc << bits) | int(s)
+    nbytes = (100 * bits + 7) // 8
+    assert codec._pack_raw(symbols, bits) == (acc << (8 * nbytes - 100 * bits)).to_bytes(nbytes, "big")
+
+
+def test_largest_allowed_files_decode_fast():
+    """The largest files the format allows: latent_dim 4096 at 16 bits, raw and range-coded with
+    the longest payload (random words); each is decoded or refused well under the bound."""
+    n = codec.MAX_LATENT_DIM
+    rng = np.random.default_rng(0)
+    raw = crafted(n, 16, 0, rng.integers(0, 256, codec.raw_payload_bytes(n, 16), dtype=np.uint8).tobytes())
+    ranged = crafted(n, 16, 1, rng.integers(0, 256, codec.max_range_payload_bytes(n), dtype=np.uint8).tobytes())
+    assert len(ranged) <= codec.MAX_FILE_BYTES
+    start = time.perf_counter()
+    assert codec.unpack(raw).latent_dim == n
+    try:
+        codec.unpack(ranged)
+    except codec.CodecError:
+        pass
+    assert time.perf_counter() - start < 2
+
+
+def test_any_file_up_to_1mb_is_refused_fast():
+    rng = np.random.default_rng(1)
+    for size in (codec.MAX_FILE_BYTES + 1, 10**5, 10**6):
+        blob = with_crc(bytes([codec.MAGIC, 0x2F]) + rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes())
+        start = time.perf_counter()
+        with pytest.raises(codec.CodecError):
+            codec.unpack(blob)
+        assert time.perf_counter() - start < 0.5
+
+
+def test_the_limits_are_the_models_and_honest_files_fit():
+    with pytest.raises(ValueError):
+        GanConfig(latent_dim=codec.MAX_LATENT_DIM + 1)
+    GanConfig(latent_dim=codec.MAX_LATENT_DIM)
+    for bits in (1, 8, 16):  # the worst symbols for the range coder still fit the bound
+        for sym in (0, (1 << bits) - 1):
+            latent = codec.LatentFile(FP, bits, (64, 64, 3), 15.9375, np.full(codec.MAX_LATENT_DIM, sym))
+            for mode in ("raw", "range"):
+                blob = codec.pack(latent, mode)
+                assert len(blob) <= codec.MAX_FILE_BYTES
+                assert np.array_equal(codec.unpack(blob).symbols, latent.symbols)
+    with pytest.raises(ValueError, match="1 to 4096"):
+        codec.pack(codec.LatentFile(FP, 8, (28, 28, 1), 3.0, np.zeros(codec.MAX_LATENT_DIM + 1, dtype=int)))
+    assert codec.MAX_FILE_BYTES == 12312
+
+
+def test_header_is_checked_before_the_payload():
+    """``expect`` sees the header first: a file for another generator is refused without decoding."""
+    blob = crafted(64, 8, 1, b"\xff" * 40)  # a range payload that would not decode
+    seen = []
+
+    def refuse(header):
+        seen.append(header)
+        raise codec.CodecError("another generator")
+
+    with pytest.raises(codec.CodecError, match="another generator"):
+        codec.unpack(blob, expect=refuse)
+    assert (seen[0].latent_dim, seen[0].shape, seen[0].bits, seen[0].mode, seen[0].fingerprint) == (
+        64, (28, 28, 1), 8, "range", FP)
+    header = codec.read_header(crafted(8, 4, 0, bytes(4)))
+    assert (header.latent_dim, header.z_range, header.start) == (8, 3.0, 11)
+
+
+def test_gan_codec_check_accepts_a_header(small_generator):
+    """What the CLI does before decoding (and GanCodec.decode can do with unpack(expect=check))."""
+    gan = GanCodec(small_generator)
+    good = gan.pack(np.zeros(8, dtype=int))
+    gan.check(codec.read_header(good))
+    with pytest.raises(codec.CodecError, match="does not match"):
+        gan.check(codec.read_header(crafted(9, 8, 0, bytes(9), fp=gan.fingerprint)))
+
+
+# ---- fuzzing the parser behind the checksum: every mutated file gets a valid CRC again
+VALID = [codec.pack(codec.LatentFile(FP, b, (28, 28, 1), 3.0, codec.quantize(np.random.default_rng(i).normal(size=n), b, 3.0)), m)
+         for i, (n, b, m) in enumerate([(64, 8, "range"), (64, 8, "raw"), (16, 3, "range"), (100, 16, "range"),
+                                         (1, 1, "raw"), (64, 5, "range"), (200, 12, "raw")])]
+FUZZ = settings(max_examples=1500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def decodes_or_refuses(blob: bytes) -> None:
+    start = time.perf_counter()
+    try:
+        f = codec.unpack(blob)
+    except codec.CodecError:
+        pass
+    else:
+        header = codec.read_header(blob)
+        assert f.latent_dim == header.latent_dim <= codec.MAX_LATENT_DIM and f.shape == header.shape
+        assert 1 <= f.bits <= 16 and f.symbols.min() >= 0 and f.symbols.max() < 1 << f.bits
+        assert len(blob) <= codec.MAX_FILE_BYTES
+    assert time.perf_counter() - start < 1
+
+
+@FUZZ
+@given(st.sampled_from(VALID), st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete"]),
+                                                  st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_fuzz_mutations_with_a_valid_checksum(blob, edits):
+    body = bytearray(blob[:-2])
+    for kind, pos, value in edits:
+        i = pos % (len(body) + (kind == "insert")) if body or kind == "insert" else 0
+        if kind == "flip" and body:
+            body[i] ^= 1 << (value % 8)
+        elif kind == "set" and body:
+            body[i] = value
+        elif kind == "insert":
+            body.insert(i, value)
+        elif kind == "delete" and body:
+            del body[i]
+    decodes_or_refuses(with_crc(bytes(body)))
+
+
+SIZES = st.one_of(st.integers(1, 300), st.integers(0, 2**21 - 1))
+SIDES = st.one_of(st.sampled_from([28, 32, 64]), st.integers(0, 2**21 - 1))
+
+
+@FUZZ
+@given(SIZES, st.integers(1, 16), st.integers(0, 1), SIDES, SIDES, st.one_of(st.sampled_from([1, 3]), st.integers(0, 255)),
+       st.one_of(st.integers(1, 255), st.just(0)), st.one_of(st.sampled_from(["raw", "words"]), st.integers(0, 20000)),
+       st.binary(min_size=1, max_size=64))
+def test_fuzz_headers_with_a_valid_checksum(n, bits, mode, h, w, c, units, length, pattern):
+    """Any header claims and payload (often of the length the header implies), with a valid
+    checksum: decoded or refused, quickly."""
+    if length == "raw":
+        length = codec.raw_payload_bytes(n, bits)
+    elif length == "words":
+        length = 4 * (n * bits // 32 + 1)
+    payload = (pattern * (length // len(pattern) + 1))[:length]
+    decodes_or_refuses(crafted(n, bits, mode, payload, (h, w, c), units))
+
+
+# ---------------------------------------------------------------- files people can read
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_respect_the_umask(tmp_path, mask, mode):
+    old = os.umask(mask)
+    try:
+        files.write_bytes(tmp_path / "a.bin", b"x")
+        files.write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == mode
+
+
+def test_long_names_and_interrupts(tmp_path):
+    name = "n" * 250 + ".gan"
+    files.write_bytes(tmp_path / name, b"x")
+    assert (tmp_path / name).read_bytes() == b"x"
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_path(tmp_path / "c.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_make_lab_runs_as_root():
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if "jupyter lab" in line)
+    assert ("--allow-root" in line) == (os.geteuid() == 0)
+
+
+# ---------------------------------------------------------------- images and the folder data set
+def test_one_reader_scales_16_bit_images(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 28).round().astype(np.uint16), (28, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "zero.png")
+    read = data.read_image(tmp_path / "ramp.png", 28, 1, resize=False)
+    assert read[0, 0, 0] == 0 and read[0, -1, 0] == 255 and abs(read.mean() - 127.5) < 1
+    arrays = data.load("folder", str(tmp_path), 28, 1, seed=0, unseen_fraction=0.5)
+    loaded = np.concatenate([arrays["train"], arrays["test"]])
+    assert any(np.array_equal(im, read) for im in loaded)
+
+
+def test_decompression_bomb_is_refused_by_name(tmp_path):
+    Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")
+    with pytest.raises(data.ImageError, match=r"bomb.png: refused, a possible decompression bomb \(100,000,000 pixels\)"):
+        data.read_image(tmp_path / "bomb.png", 28, 1)
+
+
+def test_unreadable_files_are_skipped_each_named(tmp_path, rng, capsys):
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (30, 30), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "text.jpg").write_text("not an image")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "0.png").read_bytes()[:200])
+    (tmp_path / ".hidden.png").write_text("editors and macOS leave these")
+    arrays = data.load("folder", str(tmp_path), 28, 1, seed=0, unseen_fraction=0.3)
+    assert len(arrays["train"]) + len(arrays["test"]) == 6
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3
+    assert err[0].startswith("warning: skipped ") and "cut.png" in err[0]
+    assert "text.jpg" in err[1]
+    assert err[2].startswith("warning: skipped 2 of 8 image files")
+
+
+def test_too_few_images(tmp_path, rng, capsys):
+    Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "one.png")
+    (tmp_path / "two.png").write_text("broken")
+    with pytest.raises(ValueError, match="1 readable image.*at least 2 are needed"):
+        data.load("folder", str(tmp_path), 28, 1, seed=0)
+    capsys.readouterr()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"more{i}.png")
+    data.load("folder", str(tmp_path), 28, 1, seed=0)
+    assert "needs at least 2 in each" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- model files
+@pytest.fixture
+def saved(tmp_path, small_generator):
+    train.save_generator(tmp_path / "run", small_generator)
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda r: (r / "generator.safetensors").write_bytes((r / "generator.safetensors").read_bytes()[:500]),
+     r"generator.safetensors: not a readable safetensors file"),
+    (lambda r: (r / "generator.json").write_text("garbage"), r"generator.json: not a readable JSON file"),
+    (lambda r: (r / "generator.json").write_text('{"x": 1}'), r"generator.json: no 'config' object"),
+    (lambda r: (r / "generator.json").write_text('{"config": {"widht": 8}}'), r"generator.json: invalid generator config"),
+    (lambda r: (r / "generator.json").write_text('{"config": {"latent_dim": 0}}'), r"generator.json: invalid generator config"),
+    (lambda r: (r / "generator.json").write_text('{"config": {"latent_dim": 9, "width": 8}}'),
+     r"generator.safetensors does not match the generator described by .*generator.json \(.*size mismatch"),
+])
+def test_bad_model_files_name_the_file(saved, damage, message):
+    damage(saved)
+    with pytest.raises(train.CheckpointError, match=message) as exc:
+        train.load_generator(saved)
+    assert "\n" not in str(exc.value)
+
+
+def test_missing_generator_suggests_make_train_only_for_a_profile_run(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError) as exc:
+        train.load_generator(tmp_path / "somewhere" / "mine")
+    assert "PROFILE=mine" not in str(exc.value) and "PROFILE=<profile>" in str(exc.value)
+    monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"make train PROFILE=smoke\)"):
+        train.load_generator(tmp_path / "runs" / "smoke")
+    with pytest.raises(FileNotFoundError, match=r"make train PROFILE=smoke WORKDIR="):
+        train.load_generator(tmp_path / "other" / "runs" / "smoke")
+
+
+# ---------------------------------------------------------------- no silent parameter
+def profile_file(tmp_path, monkeypatch, sections) -> str:
+    (tmp_path / "typo.yaml").write_text(sections if isinstance(sections, str) else json.dumps(sections))
+    monkeypatch.setattr(paths, "profile_path", lambda profile: tmp_path / f"{profile}.yaml")
+    return "typo"
+
+
+def test_misspelled_profile_key_fails_naming_it(tmp_path, monkeypatch, capsys):
+    profile = profile_file(tmp_path, monkeypatch, {"data": {"seed": 0}, "invert_seen": {"stpes": 50, "loss": "mse"}})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'stpes' \(did you mean 'steps'\?\) in section "
+                                         r"'invert_seen' \(03_invert.ipynb\); allowed: split, name, loss"):
+        pipeline.stage_params(profile, "data")  # any stage: the whole profile is checked
+    assert pipeline.main([profile, "data", "-o", str(tmp_path / "data.yaml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "data.yaml").exists()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("data: [1, 2]", "section 'data' must be a mapping"),
+    ("data: {seed: 0\n", "not valid YAML"),
+    ("- 1\n", "must be a mapping of stage names"),
+    ("dta: {}", "unknown section"),
+    ("results: {profile: other}", "unknown parameter.*'profile'"),
+])
+def test_malformed_profiles(tmp_path, monkeypatch, text, message):
+    profile = profile_file(tmp_path, monkeypatch, text)
+    with pytest.raises(ValueError, match=message):
+        pipeline.load_profile(profile)
+
+
+def test_stage_notebook_parameters_are_papermills():
+    for stage in pipeline.STAGES:
+        if pipeline.notebook(stage).is_file():
+            assert list(pipeline.notebook_parameters(stage)) == list(papermill.inspect_notebook(str(pipeline.notebook(stage))))
+    assert pipeline.notebook("invert_seen_ssim").name == "03_invert.ipynb"
+    assert [s for s in pipeline.STAGES if not s.startswith("invert_")] == [s for s in pipeline.NOTEBOOKS if s != "invert"]
+
+
+def fake_kernel(parameters_cell: str, injected: str | None) -> dict:
+    history = ["", "import os", parameters_cell] + ([injected] if injected else []) + ["params.reject_unknown(globals())"]
+    return {"In": history, "__annotations__": {}}
+
+
+def test_reject_unknown_reads_papermills_injected_cell():
+    cell = 'profile: str = "default"  # run\nsteps: int = 1000  # steps\n'
+    params.reject_unknown(fake_kernel(cell, None))  # run by hand: nothing injected
+    params.reject_unknown(fake_kernel(cell, "# Parameters\nsteps = 10\nprofile = 'smoke'\n"))
+    params.reject_unknown(fake_kernel(cell, "# Parameters\nPAPERMILL_INPUT_PATH = 'x'\n"))
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'stepz' \(did you mean 'steps'\?\).*allowed: profile, steps"):
+        params.reject_unknown(fake_kernel(cell, "# Parameters\nstepz = 10\n"))
+
+
+def test_reject_unknown_in_a_real_papermill_run(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('steps: int = 1  # steps', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("from ganlib import params\nparams.reject_unknown(globals())")]
+    nb.metadata["kernelspec"] = {"name": "ganlib", "language": "python", "display_name": "Python (ganlib)"}
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    papermill.execute_notebook(str(tmp_path / "nb.ipynb"), str(tmp_path / "ok.ipynb"), parameters={"steps": 3},
+                               kernel_name="ganlib", progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter.*'stepz'"):
+        papermill.execute_notebook(str(tmp_path / "nb.ipynb"), str(tmp_path / "bad.ipynb"), parameters={"stepz": 3},
+                                   kernel_name="ganlib", progress_bar=False)
