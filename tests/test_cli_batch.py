@@ -1,0 +1,290 @@
+"""The command line on several files and folders (issue 8 item 4) and on hostile paths (issue 11)."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganlib import cli, codec, encoder, runtime
+from ganlib.invert import GanCodec
+from ganlib.models import Encoder, GanConfig, Generator, init_weights
+from ganlib.train import load_generator, save_generator
+
+FAST = ["--steps", "15", "--restarts", "1", "--refine-steps", "2", "--init", "random"]
+
+
+@pytest.fixture
+def run(tmp_path, small_generator):
+    save_generator(tmp_path / "run", small_generator)
+    return tmp_path / "run"
+
+
+def write_images(folder, generator, n, start=0.0):
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        images = runtime.to_uint8(generator(torch.linspace(start - 1, start + 1, n)[:, None].repeat(1, 8)))
+    for i, im in enumerate(images):
+        Image.fromarray(im[..., 0]).save(folder / f"im{i}.png")
+    return sorted(folder.glob("*.png"))
+
+
+@pytest.fixture
+def photos(tmp_path, small_generator):
+    """photos/: 3 images, a 16-bit one, sub/ with 2 more, a text file posing as an image, a hidden file."""
+    root = tmp_path / "photos"
+    write_images(root, small_generator, 3)
+    write_images(root / "sub", small_generator, 2, start=0.5)
+    Image.fromarray(np.full((28, 28), 40000, np.uint16)).save(root / "deep.png")
+    (root / "broken.jpg").write_text("not an image")
+    (root / ".hidden.png").write_text("ignored")
+    return root
+
+
+def outputs(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_folder_compress_mirrors_skips_bad_and_resumes(run, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["compress", str(photos), "-o", str(out), "--run", str(run), "--batch", "4", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert outputs(out) == ["deep.gan", "im0.gan", "im1.gan", "im2.gan", "sub/im0.gan", "sub/im1.gan"]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {photos / 'broken.jpg'}: cannot read it as an image (cannot identify image file "
+        f"'{photos / 'broken.jpg'}')"]
+    assert "wrote 6 latent files" in err and "1 failed" in err
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.gan")}
+    (out / "im1.gan").unlink()
+    (photos / "broken.jpg").unlink()
+    assert cli.main(["compress", str(photos), "-o", str(out), "--run", str(run), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "wrote 1 latent file " in err and "skipped 5 that exist" in err
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.name != "im1.gan" or p.parent != out)
+    for p in out.rglob("*.gan"):
+        codec.unpack(p.read_bytes())
+    assert not [p for p in out.rglob(".*")]
+
+
+def test_several_files_and_batched_decoding_equal_single(run, photos, tmp_path, capsys):
+    latents = tmp_path / "latents"
+    inputs = [str(p) for p in sorted(photos.glob("im*.png"))]
+    assert cli.main(["compress", *inputs, "-o", str(latents), "--run", str(run), *FAST]) == 0
+    assert outputs(latents) == ["im0.gan", "im1.gan", "im2.gan"]
+    back = tmp_path / "back"
+    assert cli.main(["decompress", str(latents), "-o", str(back), "--run", str(run), "--batch", "2"]) == 0
+    gan = GanCodec(load_generator(run))
+    for f in latents.glob("*.gan"):
+        single = tmp_path / f"{f.stem}.png"
+        assert cli.main(["decompress", str(f), "-o", str(single), "--run", str(run)]) == 0
+        batched = np.asarray(Image.open(back / f"{f.stem}.png"))
+        assert np.array_equal(batched, np.asarray(Image.open(single)))
+        assert np.array_equal(batched[..., None], gan.decode(f.read_bytes()))
+
+
+def test_a_bad_latent_file_in_a_batch_fails_alone(run, photos, tmp_path, small_generator, capsys):
+    latents = tmp_path / "latents"
+    cli.main(["compress", *map(str, sorted(photos.glob("im*.png"))), "-o", str(latents), "--run", str(run), *FAST])
+    blob = (latents / "im1.gan").read_bytes()
+    (latents / "im1.gan").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    (latents / "huge.gan").write_bytes(bytes([codec.MAGIC]) + bytes(5 * 10**6))
+    torch.manual_seed(5)
+    other = Generator(GanConfig(latent_dim=8, width=8))
+    other.apply(init_weights)
+    (latents / "foreign.gan").write_bytes(GanCodec(other).pack(np.zeros(8, dtype=int)))
+    capsys.readouterr()
+    start = time.perf_counter()
+    assert cli.main(["decompress", str(latents), "-o", str(tmp_path / "back"), "--run", str(run)]) == 1
+    assert time.perf_counter() - start < 10
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert any("foreign.gan: file was made with another generator" in e for e in errors)
+    assert any("huge.gan: file of 5,000,001 bytes is longer than any valid latent file" in e for e in errors)
+    assert any("im1.gan: file is corrupted" in e for e in errors)
+    assert outputs(tmp_path / "back") == ["im0.png", "im2.png"]
+
+
+def test_never_overwrites_an_input(run, photos, tmp_path, capsys):
+    image = photos / "im0.png"
+    before = image.read_bytes()
+    assert cli.main(["compress", str(image), "-o", str(image), "--run", str(run), *FAST]) == 2
+    link = tmp_path / "link.gan"
+    link.symlink_to(image)
+    assert cli.main(["compress", str(image), "-o", str(link), "--run", str(run), *FAST]) == 2
+    os.link(image, tmp_path / "hard.gan")
+    assert cli.main(["compress", str(image), "-o", str(tmp_path / "hard.gan"), "--run", str(run), *FAST]) == 2
+    assert image.read_bytes() == before
+    assert cli.main(["compress", str(image), "-o", str(tmp_path / "x.gan"), "--run", str(run), *FAST]) == 0
+    latent = (tmp_path / "x.gan").read_bytes()
+    assert cli.main(["decompress", str(tmp_path / "x.gan"), "-o", str(tmp_path / "x.gan"), "--run", str(run)]) == 2
+    assert (tmp_path / "x.gan").read_bytes() == latent
+    # in a batch: one input's output is another input
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.png").write_bytes(before)
+    assert cli.main(["decompress", str(tmp_path / "x.gan"), str(tmp_path / "b" / "x.png"), "-o", str(tmp_path / "b"),
+                     "--run", str(run)]) == 2
+    assert (tmp_path / "b" / "x.png").read_bytes() == before
+    errors = capsys.readouterr().err
+    assert errors.count("is an input; refusing to write over it") == 5
+
+
+@pytest.mark.parametrize("output,message", [
+    ("file.txt/x.gan", "cannot be created, .*file.txt is not a directory"),
+    ("adir", "adir/im0.gan: is a directory"),  # -o a directory: written into it as adir/im0.gan, here a directory
+    ("n" * 300 + ".gan", "longer than the file system allows"),
+])
+def test_output_paths_are_checked_before_the_search(run, photos, tmp_path, monkeypatch, capsys, output, message):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "adir" / "im0.gan").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(GanCodec, "encode_batch", lambda *a: pytest.fail("the search started"))
+    status = cli.main(["compress", str(photos / "im0.png"), "-o", output, "--run", str(run), *FAST])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert re.search(message, err), err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_unwritable_output_directory(run, photos, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert cli.main(["compress", str(photos / "im0.png"), "-o", str(locked / "x.gan"), "--run", str(run), *FAST]) == 2
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_batch_output_must_be_a_directory_and_names_must_not_collide(run, photos, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["compress", str(photos), "-o", str(tmp_path / "file"), "--run", str(run)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "twin").mkdir()
+    Image.open(photos / "im0.png").save(tmp_path / "twin" / "im0.jpg")
+    assert cli.main(["compress", str(photos / "im0.png"), str(tmp_path / "twin" / "im0.jpg"), "-o", str(tmp_path / "o"),
+                     "--run", str(run)]) == 2
+    assert "would both be written to" in capsys.readouterr().err
+    assert cli.main(["compress", str(tmp_path / "nothing.png"), "-o", str(tmp_path / "o"), "--run", str(run)]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    (tmp_path / "into").mkdir()
+    assert cli.main(["compress", str(photos / "im0.png"), "-o", str(tmp_path / "into"), "--run", str(run), *FAST]) == 0
+    assert outputs(tmp_path / "into") == ["im0.gan"]
+
+
+def test_interrupt_in_process_leaves_nothing_partial(run, photos, tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def interrupted(self, images):
+        calls.append(len(images))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, images)
+
+    original = GanCodec.encode_batch
+    monkeypatch.setattr(GanCodec, "encode_batch", interrupted)
+    out = tmp_path / "out"
+    assert cli.main(["compress", str(photos), "-o", str(out), "--run", str(run), "--batch", "2", *FAST]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("interrupted: ")
+    assert "Traceback" not in err
+    assert outputs(out) == ["deep.gan"]  # the first batch (broken.jpg, deep.png), complete; no temporary files
+
+
+def test_ctrl_c_exits_130(run, photos, tmp_path):
+    """A real SIGINT to a running folder compression: status 130, one line, only complete files."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "ganlib", "compress", str(photos), "-o", str(out), "--run", str(run),
+                             "--batch", "1", "--steps", "300", "--restarts", "1", "--init", "random"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob("*.gan")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: ")
+    for p in out.rglob("*"):
+        assert not p.name.startswith("."), p
+        if p.is_file():
+            codec.unpack(p.read_bytes())
+
+
+# ---------------------------------------------------------------- the model and the search settings
+@pytest.fixture
+def encoder_run(tmp_path, small_generator):
+    save_generator(tmp_path / "erun", small_generator)
+    torch.manual_seed(1)
+    E = Encoder(small_generator.config)
+    E.apply(init_weights)
+    encoder.save_encoder(tmp_path / "erun", E.eval(), small_generator)
+    return tmp_path / "erun"
+
+
+def search_config(monkeypatch):
+    seen = []
+    original = GanCodec.__init__
+
+    def spy(self, G, bits=8, config=None, encoder=None, progress=False):
+        seen.append((config, encoder))
+        original(self, G, bits, config, encoder, progress)
+
+    monkeypatch.setattr(GanCodec, "__init__", spy)
+    return seen
+
+
+def test_encoder_by_default_random_on_request(encoder_run, run, photos, tmp_path, monkeypatch):
+    seen = search_config(monkeypatch)
+    image = str(photos / "im0.png")
+    assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run)]) == 0
+    config, E = seen[-1]
+    assert E is not None and (config.init, config.restarts, config.steps, config.refine_steps, config.lr) == (
+        "encoder", 1, encoder.HYBRID_STEPS, encoder.HYBRID_REFINE_STEPS, encoder.HYBRID_LR)
+    assert cli.main(["compress", image, "-o", str(tmp_path / "b.gan"), "--run", str(encoder_run), "--init", "random",
+                     "--steps", "10", "--refine-steps", "2"]) == 0
+    config, E = seen[-1]
+    assert E is None and (config.init, config.restarts, config.steps, config.refine_steps, config.lr) == (
+        "random", cli.DEFAULTS.restarts, 10, 2, cli.DEFAULTS.lr)
+    assert cli.main(["compress", image, "-o", str(tmp_path / "c.gan"), "--run", str(run), "--steps", "10",
+                     "--refine-steps", "2"]) == 0
+    assert seen[-1][1] is None and seen[-1][0].init == "random"  # no encoder in the run: random starts
+
+
+def test_encoder_errors(encoder_run, run, photos, tmp_path, capsys):
+    image = str(photos / "im0.png")
+    assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(run), "--init", "encoder"]) == 2
+    assert "has no encoder.safetensors" in capsys.readouterr().err
+    assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run), "--restarts", "3"]) == 2
+    assert "restarts=3 is not allowed with init='encoder'" in capsys.readouterr().err
+    torch.manual_seed(3)
+    other = Generator(GanConfig(latent_dim=8, width=8))
+    other.apply(init_weights)
+    save_generator(encoder_run, other)  # the encoder now belongs to another generator
+    assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "encoder.safetensors belongs to generator" in err
+
+
+def test_default_run_is_the_shipped_model(run, photos, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "default_run", lambda: run)
+    assert cli.main(["compress", str(photos / "im0.png"), "-o", str(tmp_path / "a.gan"), *FAST]) == 0
+    assert cli.main(["decompress", str(tmp_path / "a.gan"), "-o", str(tmp_path / "a.png")]) == 0
+    monkeypatch.setattr(cli, "default_run", lambda: tmp_path / "models")
+    assert cli.main(["decompress", str(tmp_path / "a.gan"), "-o", str(tmp_path / "b.png")]) == 2
+    assert "shipped model is missing" in capsys.readouterr().err
+
+
+def test_bad_model_files_and_images_are_one_line_status_2(run, photos, tmp_path, small_generator, capsys):
+    (run / "generator.json").write_text("{not json")
+    assert cli.main(["decompress", str(tmp_path / "x.gan"), "-o", str(tmp_path / "x.png"), "--run", str(run)]) == 2
+    (tmp_path / "x.gan").write_bytes(b"x")
+    assert cli.main(["decompress", str(tmp_path / "x.gan"), "-o", str(tmp_path / "x.png"), "--run", str(run)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: ") and "no such file" in err[0]
+    assert err[1].startswith("error: ") and "generator.json: not a readable JSON file" in err[1]
+    Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")
+    good = tmp_path / "good"
+    save_generator(good, small_generator)
+    assert cli.main(["compress", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "b.gan"), "--run", str(good)]) == 2
+    assert "decompression bomb" in capsys.readouterr().err
