@@ -276,8 +276,8 @@ class GanCodec(codec.Codec):
     def payload_span(self, data: bytes) -> tuple[int, int]:
         return codec.payload_span(data)
 
-    def check(self, f: codec.LatentFile) -> None:
-        """Refuse a decoded header that does not belong to this generator."""
+    def check(self, f: codec.Header) -> None:
+        """Refuse a file header that does not belong to this generator (called before the payload is decoded)."""
         if f.fingerprint != self.fingerprint:
             raise codec.CodecError(f"file was made with another generator (fingerprint {f.fingerprint.hex()}, "
                                    f"this generator {self.fingerprint.hex()})")
@@ -288,17 +288,14 @@ class GanCodec(codec.Codec):
     def decode_batch(self, blobs) -> np.ndarray:
         """Files -> uint8 (N, H, W, C) with one generator pass on the CPU; the same pixels as
         decoding one at a time. :class:`codec.CodecError` for any invalid file."""
-        latents = [codec.unpack(b) for b in blobs]
-        for f in latents:
-            self.check(f)
+        latents = [codec.unpack(b, expect=self.check) for b in blobs]
         z = torch.from_numpy(np.stack([codec.dequantize(f.symbols, f.bits, f.z_range) for f in latents]))
         with torch.no_grad():
             return runtime.to_uint8(self.G(z))
 
     def decode(self, data: bytes, verify: bool = True) -> np.ndarray:
         """File bytes -> uint8 (H, W, C); :class:`codec.CodecError` for any invalid file."""
-        f = codec.unpack(data, verify=verify)
-        self.check(f)
+        f = codec.unpack(data, verify=verify, expect=self.check)
         z = torch.from_numpy(codec.dequantize(f.symbols, f.bits, f.z_range))[None]
         with torch.no_grad():
             return runtime.to_uint8(self.G(z))[0]
