@@ -1,12 +1,20 @@
-"""Figures shared by the notebooks. Images are uint8 (N, H, W, C)."""
+"""Figures shared by the notebooks. Images are uint8 (N, H, W, C).
+
+Every codec family is drawn with its colour and marker from :mod:`ganlib.schemes`, the same
+in every figure; :func:`style` sets the common look (and 2x rendering in notebooks). Figure
+functions return the figure and draw a title on it; the notebooks add a caption.
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
+
+from . import schemes
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -72,9 +80,170 @@ def curves(series: dict[str, Sequence[float]], xlabel: str = "step", ylabel: str
     return ax
 
 
-def scheme_palette(codecs: Sequence[str]) -> dict[str, tuple]:
-    """A fixed colour per codec name, so every figure colours a codec the same way."""
-    order = ["gan", "png", "jpeg", "webp", "j2k", "avif", "kmeans", "factorized", "hyperprior"]
-    names = order + sorted(set(codecs) - set(order))
-    colours = sns.color_palette("tab10", len(names))
-    return {name: colours[i % 10] for i, name in enumerate(names)}
+# ------------------------------------------------------------------ style
+def style() -> None:
+    """The look of every figure: seaborn's white grid, fonts legible at 100% zoom, and, in a
+    notebook, figures rendered at twice their pixel size (retina PNG) so they stay sharp on
+    high-density screens. Call once at the top of a notebook."""
+    sns.set_theme(style="whitegrid", context="notebook", rc=RC)
+    plt.rcParams.update(RC)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
+
+
+RC = {"figure.dpi": 100, "savefig.dpi": 200, "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+      "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.titlesize": 13,
+      "figure.titleweight": "bold"}
+
+
+def family_style(family_id: str) -> dict:
+    """Colour, marker and label of a codec family (from :mod:`ganlib.schemes`); GAN reversal
+    is drawn heavier. Unknown ids get grey and a plain dot."""
+    if family_id not in schemes.FAMILIES:
+        return {"color": "0.4", "marker": ".", "label": family_id, "lw": 1.2, "ms": 5}
+    f = schemes.family(family_id)
+    heavy = f.kind == schemes.GAN
+    return {**f.style(), "lw": 2.6 if heavy else 1.4, "ms": 7 if heavy else 5.5, "zorder": 3 if heavy else 2}
+
+
+def _log_rate_axis(ax, label: str) -> None:
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
+    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_xlabel(label)
+
+
+def _legend_below(fig, handles, labels, ncol: int = 5) -> None:
+    """One legend for the whole figure, under its panels."""
+    rows = int(np.ceil(len(labels) / ncol))
+    fig.legend(handles, labels, loc="lower center", ncol=min(ncol, len(labels)), frameon=False,
+               bbox_to_anchor=(0.5, 0.0), handlelength=2.4, columnspacing=1.6)
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, (0.3 + 0.28 * rows) / height, 1, 1))
+
+
+QUALITY_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
+SPLITS = ("unseen", "seen")
+
+
+# ------------------------------------------------------------------ rate-distortion
+def rd_figure(curves: pd.DataFrame, title: str, rate: str = "bpp", quality: Sequence[str] = ("ssim",),
+              marks: Sequence[dict] = (), rate_label: str = "bits per pixel, whole file",
+              splits: Sequence[str] = SPLITS, losses: dict | None = None):
+    """Rate-quality curves of every codec (a mean point per parameter, ``curves`` as
+    :func:`ganlib.analysis.curves` returns it): one column of panels per split, one row per
+    quality metric, log rate axis. ``marks`` are operating points to ring (dicts with split,
+    codec, param and, to write it beside the ring, label). Non-finite points (PNG's infinite
+    PSNR) are not drawn. Returns the figure."""
+    fig, axes = plt.subplots(len(quality), len(splits), figsize=(5.6 * len(splits), 3.7 * len(quality) + 0.9),
+                             squeeze=False, sharex=True)
+    handles = {}
+    for col, split in enumerate(splits):
+        for row, metric in enumerate(quality):
+            ax = axes[row, col]
+            here = curves[curves.split == split]
+            for codec in schemes.order(here.codec):
+                k = here[(here.codec == codec) & np.isfinite(here[metric]) & np.isfinite(here[rate])].sort_values(rate)
+                if k.empty:
+                    continue
+                st = family_style(codec)
+                (line,) = ax.plot(k[rate], k[metric], "-" if len(k) > 1 else "", color=st["color"], marker=st["marker"],
+                                  lw=st["lw"], ms=st["ms"] + (2 if len(k) == 1 else 0), zorder=st.get("zorder", 2))
+                handles.setdefault(st["label"], line)
+            for m in marks:
+                p = here[(here.codec == m["codec"]) & (here.param.isna() if m.get("param") is None
+                                                        else here.param == m["param"])]
+                if m.get("split", split) != split or p.empty or not np.isfinite(p[metric].iloc[0]):
+                    continue
+                x, y = p[rate].iloc[0], p[metric].iloc[0]
+                (ring,) = ax.plot([x], [y], "o", ms=15, mfc="none", mec="black", mew=1.4, zorder=4)
+                handles.setdefault("the seed's operating points", ring)
+                if m.get("label"):
+                    ax.annotate(m["label"], (x, y), xytext=(9, -4), textcoords="offset points", fontsize=10,
+                                ha="left", va="top", fontweight="bold")
+            ax.set_ylabel(QUALITY_LABELS.get(metric, metric))
+            loss = f" (GAN loss {losses[split]})" if losses and split in losses else ""
+            ax.set_title(f"{split} images{loss}")
+            if row == len(quality) - 1:
+                _log_rate_axis(ax, f"{rate_label} (log scale)")
+            sns.despine(ax=ax)
+    fig.suptitle(title)
+    _legend_below(fig, list(handles.values()), list(handles))
+    return fig
+
+
+def refinement_figure(effect: pd.DataFrame, title: str, losses: dict | None = None, splits: Sequence[str] = SPLITS):
+    """Mean SSIM per bit depth of the unquantized latent, plain rounding and refinement, one
+    panel per split (``effect`` as :func:`ganlib.analysis.refinement_effect` returns it)."""
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.6 * len(splits), 4.3), sharey=True, squeeze=False)
+    gan = schemes.family("gan").colour
+    styles = {"float": dict(ls="--", color="0.45", marker=""), "rounded": dict(ls="-", color="#f4a6a6", marker="v"),
+              "refined": dict(ls="-", color=gan, marker=schemes.family("gan").marker)}
+    names = {"float": "unquantized z", "rounded": "z rounded to the grid", "refined": "z refined on the grid (files)"}
+    for ax, split in zip(axes[0], splits):
+        e = effect[effect.split == split]
+        for stage, st in styles.items():
+            ax.plot(e.bits, e[stage], lw=2, ms=6, label=names[stage], **st)
+        ax.set_xlabel("bits per latent dimension")
+        ax.set_xticks(sorted(set(e.bits)))
+        loss = f" (loss {losses[split]})" if losses and split in losses else ""
+        ax.set_title(f"{split} images{loss}")
+        sns.despine(ax=ax)
+    axes[0, 0].set_ylabel("mean SSIM")
+    fig.suptitle(title)
+    _legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncol=3)
+    return fig
+
+
+def bit_error_figure(summary: pd.DataFrame, cases, title: str):
+    """Mean SSIM of the files that still decode and the decode-failure rate against the
+    bit-error rate, one line per case of :func:`ganlib.analysis.bit_error_cases` (its family's
+    colour and marker; fixed-length storage dashed with open markers)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11.2, 4.4), squeeze=False)
+    for case in cases:
+        a = summary[summary.scheme == case.label]
+        st = family_style(case.family)
+        kw = dict(color=st["color"], marker=st["marker"], ms=6, lw=1.8, ls="--" if case.fixed_length else "-",
+                  mfc="white" if case.fixed_length else st["color"], label=case.label)
+        axes[0, 0].plot(a.ber, a.ssim, **kw)
+        axes[0, 1].plot(a.ber, a.failure_rate, **kw)
+    for ax, ylabel in zip(axes[0], ["mean SSIM of the files that decode", "share of files that fail to decode"]):
+        ax.set_xscale("log")
+        ax.set_xlabel("bit-error rate in the payload (log scale)")
+        ax.set_ylabel(ylabel)
+        sns.despine(ax=ax)
+    fig.suptitle(title)
+    _legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncol=4)
+    return fig
+
+
+def comparison_grid(originals: np.ndarray, columns: Sequence[dict], title: str, scale: float = 1.25):
+    """The same images (rows) as decoded by each scheme (columns, as
+    :func:`ganlib.analysis.grid_images` returns them), the originals first; each column is
+    headed by its label and its mean rate and SSIM over these images."""
+    heads = [f"original\n{8 * originals.shape[-1]} bpp (raw)"]
+    heads += [f"{c['label']}\n{c['bpp']:.2f} bpp · SSIM {c['ssim']:.2f}" for c in columns]
+    images = [originals] + [c["images"] for c in columns]
+    n = len(originals)
+    fig, axes = plt.subplots(n, len(images), figsize=(scale * 1.5 * len(images), scale * n + 1.2), squeeze=False)
+    for col, (head, ims) in enumerate(zip(heads, images)):
+        axes[0, col].set_title(_wrap(head), fontsize=9.5)
+        for r in range(n):
+            _show(axes[r, col], ims[r])
+    fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.08, hspace=0.06, top=1 - 1.1 / fig.get_size_inches()[1], bottom=0.02)
+    return fig
+
+
+def _wrap(text: str, width: int = 22) -> str:
+    """Wrap a column heading's first line (the label) at about ``width`` characters."""
+    import textwrap
+
+    first, _, rest = text.partition("\n")
+    return "\n".join(textwrap.wrap(first, width) + ([rest] if rest else []))

@@ -45,6 +45,31 @@ def test_summary_and_report(smoke):
         assert f"{name}.html" in html
 
 
+def test_report_opens_with_the_verdict_and_every_page_is_clean(smoke):
+    """The report: a real title, the verdict on both claims before the first table, no NaN; every
+    page: nothing fetched (no external script or stylesheet), at most 3 stderr output blocks, no
+    absolute path of this machine."""
+    work, _ = smoke
+    html = (work / "reports/smoke/report.html").read_text()
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "GAN reversal image compression" in title and title != "Notebook"
+    assert html.index('class="verdicts"') < html.index("<table")
+    assert html.count('class="verdict ') == 2 and 'id="contents"' in html
+    for claim in ["lowest-quality JPEG (q=1)", "seen in training are easier"]:
+        assert html.index(claim) < html.index("<table")
+    text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", html)  # base64 can spell anything
+    assert not re.search(r"\bnan\b", text, re.I), "NaN in the report"
+    assert text.count("<figcaption>") >= 5 and text.count("<caption>") >= 8
+    for page in sorted((work / "reports/smoke").glob("*.html")):
+        content = page.read_text()
+        assert not re.search(r"<script[^>]+src=", content), page.name
+        assert not re.search(r"<link[^>]+stylesheet", content), page.name
+        assert content.count('data-mime-type="application/vnd.jupyter.stderr"') <= 3, page.name
+        assert str(work) not in content and str(ROOT) not in content, page.name
+        assert "TqdmWarning" not in content, page.name
+        assert len(content) < 2_500_000, page.name
+
+
 def test_up_to_date_stages_do_not_rerun(smoke):
     work, env = smoke
     question = subprocess.run(["make", "-C", str(ROOT), "-q", "report", "PROFILE=smoke", f"WORKDIR={work}"], env=env)

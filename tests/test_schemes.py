@@ -58,7 +58,8 @@ def test_baselines_read_the_registry():
                                  "jpeg1": ("jpeg", 1), "webp0": ("webp", 0)}
     assert baselines.PARAMS["jpeg"] == ("quality", 1, 95) and baselines.PARAMS["kmeans"] == ("K", 2, 256)
     assert set(baselines.PARAMS) | {"png"} == set(baselines.CODECS) == {f.id for f in schemes.of_kind("classical")}
-    assert baselines.sweep({"jpeg": [1, 10], "kmeans": [4]}) == [("png", None), ("jpeg", 1), ("jpeg", 10), ("kmeans", 4)]
+    assert baselines.sweep({"jpeg": [1, 10], "kmeans": [4]}) == [("png", None), ("jpeg", 1), ("jpeg", 10),
+                                                                ("kmeans", 4)]
     with pytest.raises(ValueError, match="webp parameter=101"):
         baselines.sweep({"webp": [0, 101]})
 
