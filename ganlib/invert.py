@@ -113,14 +113,15 @@ def image_loss(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Inversion:
     z: torch.Tensor  # (B, latent_dim), on the CPU, inside [-z_range, z_range]
-    loss: np.ndarray  # (B,) final per-image loss
+    loss: np.ndarray  # (B,) final per-image loss (empty when no step ran)
     history: list[float] = field(default_factory=list)  # per step: mean over images of the best start's loss
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step -> uint8 (B, H, W, C)
 
 
 def _frozen(module: torch.nn.Module, device) -> torch.nn.Module:
-    """A copy of ``module`` on ``device`` in eval mode without gradients: the caller's stays as it was."""
-    module = copy.deepcopy(module).to(device).eval()
+    """A copy of ``module`` on ``device`` in eval mode without gradients, its convolutions in
+    channels-last layout (about twice as fast on a CPU): the caller's stays as it was."""
+    module = copy.deepcopy(module).to(device, memory_format=torch.channels_last).eval()
     module.requires_grad_(False)
     return module
 
@@ -177,8 +178,9 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
         if step in snapshot_at:
             with torch.no_grad():
                 out.snapshots[step] = runtime.to_uint8(G(z[:b]))
-    with torch.no_grad():
-        out.loss = image_loss(config.loss, G(z), tgt).cpu().numpy()
+    if steps:
+        with torch.no_grad():
+            out.loss = image_loss(config.loss, G(z), tgt).cpu().numpy()
     out.z = z.detach()[:b].cpu()
     return out
 
@@ -233,7 +235,7 @@ class GanCodec(codec.Codec):
         check_bits(bits)
         if config.init == "encoder" and encoder is None:
             raise ValueError("init='encoder' needs an encoder (train one with make encoder), or use init='random'")
-        self.G = G.cpu().eval()
+        self.G = _frozen(G, "cpu")
         self.param, self.config, self.encoder, self.progress = bits, config, encoder, progress
         self.fingerprint = fingerprint(self.G)
         self.version = f"torch {torch.__version__}"
@@ -257,6 +259,8 @@ class GanCodec(codec.Codec):
 
     def refined_symbols(self, images: np.ndarray, inv: Inversion, bits: int) -> np.ndarray:
         """Quantize the search's latents at ``bits`` with refinement: int64 (B, latent_dim)."""
+        if not self.config.refine_steps:
+            return codec.quantize(inv.z.numpy(), bits, self.config.z_range)
         lr = self.config.refine_lr or codec.step(bits, self.config.z_range)
         return refine(self.G, self.targets(images), inv.z, self.config.loss, bits, self.config.z_range,
                       self.config.refine_steps, lr)[0]
