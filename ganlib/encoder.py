@@ -3,7 +3,7 @@
 Images are float tensors (B, C, H, W) in [-1, 1] (uint8 (N, H, W, C) at the API); latents are
 (B, latent_dim). E is trained against a frozen generator G in two phases:
 
-(a) on G's own samples x = G(z), z ~ N(0, I):  ||E(x) - z||^2 + d(G(E(x)), x)
+(a) on G's own samples x = G(z), z ~ N(0, s^2 I) clipped:  ||E(x) - z||^2 + d(G(E(x)), x)
 (b) on real training images x:                 d(G(E(x)), x)
 
 with the image loss d = MSE + (1 - SSIM) on [-1, 1] images. A checkpoint holds the fingerprint
@@ -29,7 +29,7 @@ WEIGHTS = "encoder.safetensors"
 CONFIG = "encoder.json"
 HYBRID_STEPS = 30  # the default hybrid search: the encoder's guess, then this many Adam steps
 HYBRID_REFINE_STEPS = 20  # and this many quantization-aware refinement steps
-HYBRID_LR = 0.02  # its learning rate: it starts near the optimum
+HYBRID_LR = 0.05  # its learning rate (0.02 gave 0.007 lower SSIM on the default run)
 
 
 def hybrid_config(loss: str = "ssim", steps: int = HYBRID_STEPS, seed: int = 0) -> InversionConfig:
@@ -54,12 +54,16 @@ def _image_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_steps: int, batch_size: int = 64,
-                  lr: float = 1e-3, seed: int = 0, progress: bool = True) -> tuple[Encoder, dict]:
+                  lr: float = 1e-3, seed: int = 0, synthetic_std: float = 1.0, z_range: float = 3.0,
+                  progress: bool = True) -> tuple[Encoder, dict]:
     """Train E against a frozen copy of ``G`` (left as it was) on uint8 (N, H, W, C) training images:
-    ``synthetic_steps`` of phase (a), then ``real_steps`` of phase (b) (module docstring), Adam with
-    a cosine-decayed lr. Returns E (eval mode, on the CPU) and a history with per-step ``loss``,
+    ``synthetic_steps`` of phase (a) with z ~ N(0, ``synthetic_std``^2 I) clipped to [-z_range, z_range]
+    (the search's latents lie wider than the prior: s = 1.4 gave +0.003 SSIM after 30 search steps
+    on the default run, measured once), then ``real_steps`` of phase (b) (module docstring), Adam
+    with a cosine-decayed lr. Returns E (eval mode, on the CPU) and a history with per-step ``loss``,
     ``z_loss`` (NaN in phase b), ``image_loss`` and ``seconds``."""
     check_params(synthetic_steps, real_steps, batch_size, lr)
+    params.positive("synthetic_std", synthetic_std)
     dev = runtime.setup(seed)
     gen = torch.Generator().manual_seed(seed)
     G = copy.deepcopy(G).to(dev).eval().requires_grad_(False)
@@ -73,7 +77,7 @@ def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_s
     start = time.perf_counter()
     for step in runtime.progress(range(steps), desc="train encoder", disable=not progress):
         if step < synthetic_steps:
-            z = torch.randn(batch_size, G.config.latent_dim, generator=gen).to(dev)
+            z = (synthetic_std * torch.randn(batch_size, G.config.latent_dim, generator=gen)).clamp(-z_range, z_range).to(dev)
             with torch.no_grad():
                 x = G(z)
             z_hat = E(x)
