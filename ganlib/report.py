@@ -68,7 +68,7 @@ code, pre, kbd { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Li
 p code, li code, td code { background: var(--code); padding: 0.05em 0.3em; border-radius: 3px; }
 .jp-Cell { margin: 0; padding: 0; }
 .jp-Cell-inputWrapper, .jp-Cell-outputWrapper { display: flex; gap: 8px; }
-.jp-Collapser, .jp-InputPrompt:empty, .jp-OutputPrompt:empty { display: none; }
+.jp-Collapser { display: none; }
 .jp-InputPrompt, .jp-OutputPrompt { flex: 0 0 5.5em; color: var(--muted); font: 12px/1.5 ui-monospace, monospace;
   text-align: right; padding-top: 0.55em; }
 .jp-InputArea, .jp-OutputArea, .jp-OutputArea-child { display: flex; flex: 1 1 auto; min-width: 0; gap: 8px; }
@@ -80,7 +80,7 @@ p code, li code, td code { background: var(--code); padding: 0.05em 0.3em; borde
 .jp-RenderedText pre { margin: 0; padding: 4px 0; white-space: pre-wrap; line-height: 1.4; }
 .jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] { background: #fff3f3; padding: 2px 8px; }
 .jp-RenderedImage img, figure img { max-width: 100%; height: auto; }
-.jp-RenderedMarkdown { padding: 0; }
+.jp-RenderedMarkdown { padding: 0; flex: 1 1 auto; min-width: 0; }
 table { border-collapse: collapse; margin: 0.6em 0 0.4em; font-size: 0.92em; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: baseline; }
 sup { line-height: 0; font-size: 0.75em; }
