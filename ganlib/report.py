@@ -78,7 +78,7 @@ p code, li code, td code { background: var(--code); padding: 0.05em 0.3em; borde
 .jp-InputArea-editor pre { margin: 0; padding: 8px 10px; line-height: 1.45; }
 .jp-OutputArea-output { flex: 1 1 auto; min-width: 0; overflow-x: auto; margin: 4px 0; }
 .jp-RenderedText pre { margin: 0; padding: 4px 0; white-space: pre-wrap; line-height: 1.4; }
-.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] { background: #fff3f3; padding: 2px 8px; }
+.jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] { background: #fff3f3; padding: 2px 8px; }
 .jp-RenderedImage img, figure img { max-width: 100%; height: auto; }
 .jp-RenderedMarkdown { padding: 0; flex: 1 1 auto; min-width: 0; }
 table { border-collapse: collapse; margin: 0.6em 0 0.4em; font-size: 0.92em; }
