@@ -1,0 +1,30 @@
+"""Notebooks call, show and explain: no code cell defines a function, a class or a lambda, and
+code cells stay short (the work is in ganlib, with tests)."""
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+SHORT = ["01_data", "04_baselines", "05_results"]  # held to the length limit here (the others: see their owners)
+MAX_LINES = 15
+
+
+def code_cells(path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_definitions_in_notebooks(path):
+    for cell in code_cells(path):
+        defined = [type(n).__name__ for n in ast.walk(ast.parse(cell.source))
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+        assert not defined, f"{path.name}: move {defined} into ganlib:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem in SHORT], ids=lambda p: p.stem)
+def test_code_cells_are_short(path):
+    for cell in code_cells(path):
+        lines = cell.source.strip().splitlines()
+        assert len(lines) <= MAX_LINES, f"{path.name}: a code cell of {len(lines)} lines:\n{cell.source}"
