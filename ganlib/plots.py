@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import schemes
+from . import analysis, schemes
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -128,8 +128,7 @@ def _legend_below(fig, handles, labels, ncol: int = 5) -> None:
     fig.tight_layout(rect=(0, (0.3 + 0.28 * rows) / height, 1, 1))
 
 
-QUALITY_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}
-SPLITS = ("unseen", "seen")
+SPLITS = analysis.SPLIT_ORDER  # unseen images first, in every figure
 
 
 # ------------------------------------------------------------------ rate-distortion
@@ -167,7 +166,7 @@ def rd_figure(curves: pd.DataFrame, title: str, rate: str = "bpp", quality: Sequ
                 if m.get("label"):
                     ax.annotate(m["label"], (x, y), xytext=(9, -4), textcoords="offset points", fontsize=10,
                                 ha="left", va="top", fontweight="bold")
-            ax.set_ylabel(QUALITY_LABELS.get(metric, metric))
+            ax.set_ylabel(analysis.QUALITY.get(metric, metric))
             loss = f" (GAN loss {losses[split]})" if losses and split in losses else ""
             ax.set_title(f"{split} images{loss}")
             if row == len(quality) - 1:
