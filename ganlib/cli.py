@@ -13,10 +13,14 @@ before the search starts. Each file is written atomically: an interrupted run le
 file.
 
 ``--run`` names a directory holding a trained generator (``generator.safetensors`` and
-``generator.json``) and, optionally, its encoder (``encoder.safetensors``): by default the
-shipped model ``models/``; ``make train`` writes ``runs/<profile>/``. With an encoder the search
-starts from its guess and is short (``--init encoder``, the default when the run has one);
-``--init random`` runs the full search from random starts.
+``generator.json``) and, optionally, its encoder (``encoder.safetensors``) and latent prior
+(``prior.json``): by default the shipped model ``models/``; ``make train`` and ``make encoder``
+write ``runs/<profile>/``. With an encoder the search starts from its guess and is short
+(``--init encoder``, the default when the run has one); ``--init random`` runs the full search
+from random starts. Latent files are coded under the run's prior; a run without ``prior.json``
+(from before latent format version 2) falls back to the unit prior N(0, 1) with a warning
+(files a few bytes larger; ``make encoder`` fits the prior). Decompressing takes files made
+with the run's prior or with the unit prior.
 
 Images are converted to what the generator makes: colour to grayscale (Pillow's ITU-R 601-2
 luma) or grayscale to RGB, 16-bit samples scaled to 8 bits, alpha dropped; an image of another
@@ -42,6 +46,7 @@ from PIL import Image
 
 from . import codec, data, files, metrics, params, paths, runtime
 from . import encoder as encoders
+from . import prior as priors
 from .invert import LOSSES, GanCodec, InversionConfig
 from .train import load_generator
 
@@ -227,14 +232,30 @@ def load_model(args, init: str | None = None) -> tuple:
     return G, E
 
 
-def inversion_config(args, encoder) -> InversionConfig:
+def load_prior(args, G, warn: bool) -> codec.LatentModel | None:
+    """The latent prior of ``--run`` (``prior.json``), or None when the run has none: then the files
+    are coded under the unit prior, and ``warn`` says so on stderr."""
+    run = Path(args.run) if args.run else default_run()
+    try:
+        prior = priors.load(run, G, missing="none")
+    except (priors.PriorError, OSError) as exc:
+        raise UsageError(describe(exc)) from None
+    if prior is None and warn:
+        profile = run.name if run.parent.name == "runs" else "<profile>"
+        say(f"warning: {run} has no {priors.FILE}: coding under the unit prior N(0, 1), files are a few bytes "
+            f"larger (make encoder PROFILE={profile} fits the run's prior)")
+    return prior
+
+
+def inversion_config(args, encoder, prior: codec.LatentModel | None = None) -> InversionConfig:
     """The search settings: InversionConfig's defaults (random starts) or the hybrid's (encoder),
-    with the options given on the command line."""
+    with the options given on the command line; the quantizer range is the model's."""
     base = HYBRID if encoder is not None else SEARCH
     pick = lambda name: base[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
     return InversionConfig(loss=args.loss, init="encoder" if encoder is not None else "random",
                            steps=pick("steps"), restarts=pick("restarts"), lr=pick("lr"),
-                           refine_steps=pick("refine_steps"), z_range=args.z_range, seed=args.seed)
+                           refine_steps=pick("refine_steps"), seed=args.seed, rate_lambda=args.rate_lambda,
+                           **({"z_range": prior.z_range} if prior is not None else {}))
 
 
 # ---------------------------------------------------------------- compress
@@ -243,10 +264,11 @@ def compress(args) -> int:
     params.int_range("--bits", args.bits, 1, 16)
     jobs, batch = plan(args.inputs, args.output, data.IMAGE_SUFFIXES, LATENT_SUFFIX, "images")
     G, E = load_model(args, args.init)
-    config = inversion_config(args, E)
+    prior = load_prior(args, G, warn=True)
+    config = inversion_config(args, E, prior)
     cfg = G.config
     runtime.setup(args.seed)
-    gan = GanCodec(G, args.bits, config, encoder=E, progress=not batch)
+    gan = GanCodec(G, args.bits, config, encoder=E, progress=not batch, prior=prior)
     if not batch:
         job = jobs[0]
         image = read_image(job.src, cfg.image_size, cfg.channels, args.resize)
@@ -319,8 +341,10 @@ def decompress(args) -> int:
     params.int_range("--batch", args.batch, 1, 4096)
     jobs, batch = plan(args.inputs, args.output, (LATENT_SUFFIX,), IMAGE_SUFFIX, "latent files")
     G, _ = load_model(args, "random")
+    prior = load_prior(args, G, warn=False)
     runtime.setup(0)
-    gan = GanCodec(G)
+    gan = GanCodec(G, config=InversionConfig(**({"z_range": prior.z_range} if prior is not None else {})),
+                   prior=prior)
     if not batch:
         job = jobs[0]
         blob = checked_latent(gan, job.src)
@@ -408,7 +432,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--refine-steps", type=int, default=None,
                    help=f"quantization-aware refinement steps (default: {SEARCH['refine_steps']} with random "
                         f"starts, {HYBRID['refine_steps']} from the encoder)")
-    c.add_argument("--z-range", type=float, default=DEFAULTS.z_range, help="quantizer range, multiple of 1/16 (default: %(default)s)")
+    c.add_argument("--rate-lambda", type=float, default=DEFAULTS.rate_lambda,
+                   help="weight of the latent's bits in the search's loss: larger values make smaller files of "
+                        "lower quality (try 0.0003 to 0.003; default: %(default)s, quality only)")
     c.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random starts (default: %(default)s)")
     c.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     c.add_argument("--batch", type=int, default=64, help="images searched at once (default: %(default)s)")

@@ -1,66 +1,101 @@
-"""The codec interface, and the GAN-reversal latent file format.
+"""The codec interface, and the GAN-reversal latent file format (version 2).
 
 Every scheme (baselines and GAN reversal) is a :class:`Codec`: ``encode(image) -> bytes``,
 ``decode(bytes) -> image``, a ``name`` and a ``param``. Images are uint8 (H, W, C).
 
-Latent file format, version 1 (integers big-endian; "varint" is unsigned LEB128)::
+Latent file format, version 2 (integers big-endian)::
 
     offset  size  field
-    0       1     magic 0xC7
-    1       1     version (bits 7-5, = 1) | coding mode (bit 4: 0 raw, 1 range-coded)
+    0       1     version (bits 7-5, = 2) | coding mode (bit 4: 0 raw, 1 range-coded)
                   | bits per dimension - 1 (bits 3-0: 1..16 bits)
-    2       4     generator fingerprint: first 4 bytes of SHA-256 over its weights
-    6       v     latent_dim            (varint; 1 byte below 128)
-    .       v     image height          (varint)
-    .       v     image width           (varint)
-    .       1     image channels        (1 or 3)
-    .       1     quantizer range r in 1/16 units (z is clipped to [-r, r]; 1..255)
-    .       n     payload
-    end-2   2     CRC-16/CCITT (binascii.crc_hqx, init 0) of every byte before it
+    1       4     model fingerprint (see below)
+    5       n     payload
+    5+n     2     CRC-16/CCITT-FALSE (binascii.crc_hqx, init 0xFFFF) of every byte before it
 
-For a 28x28x1 image and latent_dim 64 the header and checksum take 13 bytes.
+Header and checksum take 7 bytes whatever the model. Everything else a decoder needs is a
+property of the *model* the file was made for, not of the file: the latent_dim, the image shape
+(H, W, C), the quantizer range r and the coding distribution (the prior), which are fixed when
+the model is (generator from ``make train``, prior from ``make encoder``, see
+:mod:`ganlib.prior`). The model fingerprint covers all of them, so a decoder holding another
+model, or the same generator with another prior, refuses the file by its fingerprint before
+touching the payload.
+
+Model fingerprint: the first 4 bytes of SHA-256 over, in order: the ASCII bytes
+``ganlib latent model v2``, the generator's 4-byte fingerprint (:func:`ganlib.train.fingerprint`),
+latent_dim, H and W (2 bytes each), C and r in 1/16 units (1 byte each), the ASCII bytes
+``gaussian``, then the prior's latent_dim means and latent_dim standard deviations as IEEE 754
+float64 (8 bytes each). (:func:`model_fingerprint`.)
 
 Quantizer: L = 2**bits cells of width D = 2r/L over [-r, r]; symbol
 s = clip(floor((z + r) / D), 0, L - 1) decodes to the cell centre -r + (s + 1/2) D.
 
 Payload, mode 0 (raw): the latent_dim symbols, ``bits`` bits each, most significant bit
-first, zero-padded to a whole byte. Mode 1 (range-coded): the symbols coded with
-constriction's range coder (``stream.queue``) under the prior N(0, 1) of z quantized to
-the same cells (``QuantizedGaussian(0, L-1, mean=(L-1)/2, std=1/D)``); the payload is
-the coder's 32-bit words, little-endian. The encoder writes whichever mode is shorter,
-so a file never exceeds ``13 + ceil(latent_dim * bits / 8)`` bytes (small images).
+first, zero-padded to a whole byte: exactly ``ceil(latent_dim * bits / 8)`` bytes.
 
-Limits: what a file may claim, checked before any payload is decoded. latent_dim is 1 to
-:data:`MAX_LATENT_DIM` (4096, the largest latent a generator may have), height and width 1 to
-:data:`MAX_SIDE` (4096). A raw payload is exactly ``ceil(latent_dim * bits / 8)`` bytes; a
-range-coded one at most ``4 * (ceil(24 * latent_dim / 32) + 2)`` bytes (the coder's 24-bit
-precision bounds any symbol's cost). So no valid file exceeds :data:`MAX_FILE_BYTES`
-(12,312 bytes); a longer one is refused unread, and decoding any file is bounded work
-(linear in its length). :func:`read_header` parses and checks the header alone, so a decoder
-can refuse a file made for another generator before touching its payload
-(``unpack(data, expect=check)``).
+Payload, mode 1 (range-coded): one stream of constriction's range coder
+(``constriction.stream.queue``, 32-bit words written big-endian, so that the byte string is the
+coder's number most significant byte first) holding
+
+1. a scale index k in 0..7, under the uniform model ``Uniform(8)``, then
+2. the latent_dim symbols, dimension i under ``QuantizedGaussian(0, L - 1)`` with mean
+   ``(mu_i + r) / D - 0.5`` and standard deviation ``SCALES[k] * sigma_i / D`` (float64),
+   where mu_i, sigma_i are the prior's and ``SCALES`` = (0.5, 0.63, 0.79, 1.0, 1.26, 1.59,
+   2.0, 2.52): the prior, widened or narrowed for this file. (constriction integrates the
+   Gaussian over each cell, the two end cells taking its tails beyond [-r, r], and gives every
+   symbol at least the smallest probability it can represent.)
+
+The encoder tries every scale, and cuts the stream to the shortest prefix (rounding its last
+byte up if that helps) that still decodes to the same symbols when the decoder appends zero
+bytes up to a whole number of words and then two zero words: so the payload does not end in
+whole 32-bit words and carries no flush. A range-coded payload is strictly shorter than the raw
+one (the encoder writes range coding only when it is shorter; on a tie it writes raw), so no
+file is longer than ``7 + ceil(latent_dim * bits / 8)`` bytes. The CRC and the length tell
+where the payload ends.
+
+What each part guards against. There is no magic byte (version 1 had one): a file that is not
+a latent file fails the CRC (chance 2**-16 of passing), then must carry version 2 in its top
+three bits (1 in 8), then the fingerprint of the decoder's model (2**-32), then a payload of a
+length this model allows: a foreign file is refused cleanly, one line, with no payload decoded.
+The CRC starts from 0xFFFF (version 1's from 0), so a file of zero bytes fails it too.
+Version 1 files (first byte 0xC7, second byte's top bits 001, and version 1's CRC valid) are
+recognised and refused naming both versions; a version 2 file cannot start with 0xC7 (its top
+bits are 010).
+
+Limits: no valid file exceeds :data:`MAX_FILE_BYTES` (8,199 bytes: latent_dim at most
+:data:`MAX_LATENT_DIM` = 4096 at 16 bits, raw); a longer one is refused unread. Decoding is
+bounded, linear work: the checksum over at most that many bytes, then the header (constant)
+checked against the model (``unpack(data, expect=check)``), then a payload of at most
+``ceil(latent_dim * bits / 8)`` bytes for at most latent_dim + 1 symbols.
 """
 from __future__ import annotations
 
 import binascii
+import hashlib
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import params
 
-MAGIC = 0xC7
-VERSION = 1
+VERSION = 2
+V1_MAGIC = 0xC7  # the first byte of every version-1 file
 MODES = ("raw", "range")
-RANGE_UNIT = 16  # quantizer range stored in 1/16 units
-MAX_LATENT_DIM = 4096  # the largest latent_dim a file may claim (models.GanConfig's limit)
-MAX_SIDE = 4096  # the largest image height or width a file may claim
+HEADER_BYTES = 5  # version/mode/bits byte + model fingerprint
+CHECK_BYTES = 2  # CRC-16
+CRC_INIT = 0xFFFF  # CRC-16/CCITT-FALSE (version 1 used init 0)
+RANGE_UNIT = 16  # the quantizer range is a multiple of 1/16 (hashed in these units)
+MAX_LATENT_DIM = 4096  # the largest latent_dim a model may have (models.GanConfig's limit)
+MAX_SIDE = 4096  # the largest image height or width a model may have
+SCALES = (0.5, 0.63, 0.79, 1.0, 1.26, 1.59, 2.0, 2.52)  # per-file widths of the prior (range mode)
+FINGERPRINT_TAG = b"ganlib latent model v2"
+FAMILY = b"gaussian"
 
 
 class CodecError(ValueError):
     """A byte string is not a valid file for this codec (truncated, corrupted, foreign,
-    or made with another generator)."""
+    or made for another model)."""
 
 
 class Codec:
@@ -121,10 +156,78 @@ def check_range(z_range: float) -> None:
         raise ValueError(f"z_range={z_range!r} is not allowed; it must be a multiple of 1/16 from 0.0625 to 15.9375")
 
 
+# ---------------------------------------------------------------- the model a file is made for
+def model_fingerprint(generator_fingerprint: bytes, shape: tuple[int, int, int], z_range: float,
+                      mean: np.ndarray, std: np.ndarray) -> bytes:
+    """The 4-byte model fingerprint of format version 2 (module docstring)."""
+    h, w, c = shape
+    mean, std = np.asarray(mean, dtype=">f8"), np.asarray(std, dtype=">f8")
+    digest = hashlib.sha256(FINGERPRINT_TAG + bytes(generator_fingerprint) + len(mean).to_bytes(2, "big")
+                            + h.to_bytes(2, "big") + w.to_bytes(2, "big") + bytes([c, round(z_range * RANGE_UNIT)])
+                            + FAMILY + mean.tobytes() + std.tobytes())
+    return digest.digest()[:4]
+
+
+@dataclass(frozen=True, eq=False)
+class LatentModel:
+    """What a decoder knows besides the file: the model's latent_dim, image shape, quantizer range
+    and prior (per-dimension Gaussian ``mean``, ``std``), and their ``fingerprint``
+    (:func:`model_fingerprint`). Build one with :meth:`create`; :mod:`ganlib.prior` does."""
+
+    fingerprint: bytes
+    shape: tuple[int, int, int]  # (H, W, C)
+    z_range: float
+    mean: np.ndarray = field(repr=False)  # float64 (latent_dim,)
+    std: np.ndarray = field(repr=False)
+    generator_fingerprint: bytes = b""
+
+    @property
+    def latent_dim(self) -> int:
+        return len(self.mean)
+
+    @classmethod
+    def create(cls, generator_fingerprint: bytes, shape, z_range: float, mean, std) -> "LatentModel":
+        """Validate and fingerprint a model. ``ValueError`` naming what is not allowed."""
+        if len(bytes(generator_fingerprint)) != 4:
+            raise ValueError("generator_fingerprint must be 4 bytes")
+        h, w, c = (int(v) for v in shape)
+        if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE) or c not in (1, 3):
+            raise ValueError(f"shape={tuple(shape)!r} is not allowed; height and width must be 1 to {MAX_SIDE}, "
+                             "channels 1 or 3")
+        check_range(z_range)
+        mean, std = np.array(mean, dtype=np.float64), np.array(std, dtype=np.float64)
+        if mean.ndim != 1 or not 1 <= len(mean) <= MAX_LATENT_DIM or std.shape != mean.shape:
+            raise ValueError(f"mean and std must be 1-D arrays of the same length, 1 to {MAX_LATENT_DIM}; "
+                             f"got shapes {mean.shape} and {std.shape}")
+        if not (np.isfinite(mean).all() and np.abs(mean).max() <= z_range):
+            raise ValueError(f"the prior's means must be finite and inside [-{z_range}, {z_range}]")
+        if not (np.isfinite(std).all() and std.min() >= 1e-3 and std.max() <= 100):
+            raise ValueError("the prior's standard deviations must be from 0.001 to 100")
+        mean.setflags(write=False)
+        std.setflags(write=False)
+        fp = model_fingerprint(bytes(generator_fingerprint), (h, w, c), float(z_range), mean, std)
+        return cls(fp, (h, w, c), float(z_range), mean, std, bytes(generator_fingerprint))
+
+
+_MODELS: dict[bytes, LatentModel] = {}  # the models this process has loaded, by fingerprint
+
+
+def register(model: LatentModel) -> LatentModel:
+    """Make ``model`` known to :func:`unpack` and :func:`pack` without passing it (``GanCodec``
+    registers its models): files are looked up by their fingerprint."""
+    _MODELS[model.fingerprint] = model
+    return model
+
+
+def registered(fingerprint: bytes) -> LatentModel | None:
+    return _MODELS.get(bytes(fingerprint))
+
+
 # ---------------------------------------------------------------- container
 @dataclass(frozen=True)
 class LatentFile:
-    """The decoded content of a latent file. ``symbols``: int64 (latent_dim,)."""
+    """The decoded content of a latent file. ``symbols``: int64 (latent_dim,). ``fingerprint`` is
+    the model's; ``shape`` and ``z_range`` are the model's (not stored in the file)."""
 
     fingerprint: bytes
     bits: int
@@ -137,41 +240,9 @@ class LatentFile:
         return len(self.symbols)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    n = shift = 0
-    for i in range(pos, min(len(data), pos + 3)):  # at most 3 bytes: values < 2**21
-        n |= (data[i] & 0x7F) << shift
-        shift += 7
-        if not data[i] & 0x80:
-            return n, i + 1
-    raise CodecError("truncated or corrupted header (bad varint)")
-
-
-def _gaussian_model(bits: int, z_range: float):
-    import constriction
-
-    levels = 1 << bits
-    return constriction.stream.model.QuantizedGaussian(0, levels - 1, (levels - 1) / 2, 1.0 / step(bits, z_range))
-
-
 def raw_payload_bytes(latent_dim: int, bits: int) -> int:
     """Length of a raw payload: ``ceil(latent_dim * bits / 8)``."""
     return (latent_dim * bits + 7) // 8
-
-
-def max_range_payload_bytes(latent_dim: int) -> int:
-    """Upper bound on a range-coded payload: 24 bits per symbol (the coder's precision), whole
-    32-bit words, plus two words of flush."""
-    return 4 * (-(-24 * latent_dim // 32) + 2)
 
 
 def _pack_raw(symbols: np.ndarray, bits: int) -> bytes:
@@ -189,142 +260,203 @@ def _unpack_raw(payload: bytes, bits: int, n: int) -> np.ndarray:
     return bitmap.astype(np.int64) @ (np.int64(1) << np.arange(bits - 1, -1, -1, dtype=np.int64))
 
 
-def _pack_range(symbols: np.ndarray, bits: int, z_range: float) -> bytes:
+def range_parameters(model: LatentModel, bits: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-dimension (means, stds) of ``QuantizedGaussian(0, 2**bits - 1)`` in symbol units,
+    for scale index ``scale`` (float64, as the format defines them)."""
+    d = step(bits, model.z_range)
+    return (model.mean + model.z_range) / d - 0.5, SCALES[scale] * model.std / d
+
+
+def _encode_range(symbols: np.ndarray, model: LatentModel, bits: int, scale: int) -> bytes:
     import constriction
 
-    encoder = constriction.stream.queue.RangeEncoder()
-    encoder.encode(symbols.astype(np.int32), _gaussian_model(bits, z_range))
-    return encoder.get_compressed().astype("<u4").tobytes()
+    cs = constriction.stream
+    encoder = cs.queue.RangeEncoder()
+    encoder.encode(np.array([scale], dtype=np.int32), cs.model.Uniform(len(SCALES)))
+    encoder.encode(symbols.astype(np.int32), cs.model.QuantizedGaussian(0, (1 << bits) - 1),
+                   *range_parameters(model, bits, scale))
+    return encoder.get_compressed().astype(">u4").tobytes()
 
 
-def _unpack_range(payload: bytes, bits: int, z_range: float, n: int) -> np.ndarray:
+def _decode_range(payload: bytes, model: LatentModel, bits: int) -> np.ndarray:
+    """Range-coded payload -> symbols (int64); :class:`CodecError` if the coder refuses it."""
     import constriction
 
-    if len(payload) % 4:
-        raise CodecError(f"range-coded payload of {len(payload)} bytes is not a whole number of 32-bit words")
-    words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+    cs = constriction.stream
+    padded = bytes(payload) + bytes(-len(payload) % 4 + 8)  # zero bytes to a whole word, then two zero words
+    words = np.frombuffer(padded, dtype=">u4").astype(np.uint32)
     try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
-        symbols = decoder.decode(_gaussian_model(bits, z_range), n)
+        decoder = cs.queue.RangeDecoder(words)
+        scale = int(decoder.decode(cs.model.Uniform(len(SCALES)), 1)[0])
+        if not 0 <= scale < len(SCALES):
+            raise CodecError(f"invalid scale index {scale}")
+        symbols = decoder.decode(cs.model.QuantizedGaussian(0, (1 << bits) - 1), *range_parameters(model, bits, scale))
+    except CodecError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any coder failure means a corrupted payload
-        raise CodecError(f"corrupted payload ({exc})") from None
+        raise CodecError(f"corrupted payload ({' '.join(str(exc).split()) or type(exc).__name__})") from None
     return np.asarray(symbols, dtype=np.int64)
 
 
-def pack(latent: LatentFile, mode: str | None = None) -> bytes:
-    """LatentFile -> bytes. ``mode`` None picks the shorter of raw and range coding."""
+def _decodes_to(payload: bytes, model: LatentModel, bits: int, symbols: np.ndarray) -> bool:
+    try:
+        return np.array_equal(_decode_range(payload, model, bits), symbols)
+    except CodecError:
+        return False
+
+
+def _shortest_prefix(full: bytes, model: LatentModel, bits: int, symbols: np.ndarray) -> bytes:
+    """The shortest prefix of the coder's output (its last byte as is, or rounded up) that still
+    decodes to ``symbols``: shorter prefixes are tried until neither variant decodes."""
+    best = full
+    for k in range(len(full) - 1, -1, -1):
+        candidates = [full[:k]]
+        up = int.from_bytes(full[:k], "big") + 1
+        if k and up < 1 << (8 * k):
+            candidates.append(up.to_bytes(k, "big"))
+        good = next((c for c in candidates if _decodes_to(c, model, bits, symbols)), None)
+        if good is None:
+            break
+        best = good
+    return best
+
+
+def _pack_range(symbols: np.ndarray, model: LatentModel, bits: int) -> bytes:
+    """The shortest range-coded payload over every scale (the lowest index on a tie)."""
+    full = [_encode_range(symbols, model, bits, k) for k in range(len(SCALES))]
+    shortest = min(len(f) for f in full)
+    out = None
+    for f in full:  # cutting saves at most the flush (< 2 words): only near-shortest streams can win
+        if len(f) <= shortest + 8:
+            cut = _shortest_prefix(f, model, bits, symbols)
+            if out is None or len(cut) < len(out):
+                out = cut
+    return out
+
+
+def resolve(fingerprint: bytes, model=None) -> LatentModel:
+    """The model of a file: ``model`` (a :class:`LatentModel`, or a mapping fingerprint -> model),
+    else one this process has registered. :class:`CodecError` if there is none."""
+    fingerprint = bytes(fingerprint)
+    if isinstance(model, LatentModel):
+        if model.fingerprint != fingerprint:
+            raise CodecError(f"file was made for model {fingerprint.hex()}, not for this one ({model.fingerprint.hex()})")
+        return model
+    found = model.get(fingerprint) if isinstance(model, Mapping) else registered(fingerprint)
+    if found is None:
+        raise CodecError(f"file was made for model {fingerprint.hex()}, which is not loaded (a generator with its "
+                         "prior: ganlib.invert.GanCodec(G, prior=...))")
+    return found
+
+
+def pack(latent: LatentFile, mode: str | None = None, model: LatentModel | None = None) -> bytes:
+    """LatentFile -> bytes. ``mode`` None picks the shorter of raw and range coding (raw on a tie);
+    ``"range"`` is refused when it is not shorter (such a file would not be valid). ``model``:
+    the model of ``latent.fingerprint`` (default: a registered one)."""
     params.int_range("bits", latent.bits, 1, 16)
-    check_range(latent.z_range)
-    h, w, c = latent.shape
-    params.choice("channels", c, (1, 3))
-    symbols = np.asarray(latent.symbols, dtype=np.int64)
-    if symbols.ndim != 1 or not 1 <= len(symbols) <= MAX_LATENT_DIM:
-        raise ValueError(f"symbols must be a 1-D array of 1 to {MAX_LATENT_DIM} values; got shape {symbols.shape}")
-    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
-        raise ValueError(f"shape={latent.shape!r} is not allowed; height and width must be 1 to {MAX_SIDE}")
-    if symbols.min() < 0 or symbols.max() >= 1 << latent.bits:
-        raise ValueError(f"symbols must lie in 0..{(1 << latent.bits) - 1} for bits={latent.bits}")
+    if mode is not None:
+        params.choice("mode", mode, MODES)
     if len(latent.fingerprint) != 4:
         raise ValueError("fingerprint must be 4 bytes")
-    payloads = {"raw": _pack_raw(symbols, latent.bits)}
+    try:
+        model = resolve(latent.fingerprint, model)
+    except CodecError as exc:
+        raise ValueError(str(exc)) from None
+    symbols = np.asarray(latent.symbols, dtype=np.int64)
+    if symbols.shape != (model.latent_dim,):
+        raise ValueError(f"symbols must be a 1-D array of the model's latent_dim ({model.latent_dim}) values; "
+                         f"got shape {symbols.shape}")
+    if tuple(latent.shape) != model.shape or latent.z_range != model.z_range:
+        raise ValueError(f"shape {tuple(latent.shape)} and z_range {latent.z_range} must be the model's "
+                         f"({model.shape}, {model.z_range})")
+    if symbols.min() < 0 or symbols.max() >= 1 << latent.bits:
+        raise ValueError(f"symbols must lie in 0..{(1 << latent.bits) - 1} for bits={latent.bits}")
+    payload = _pack_raw(symbols, latent.bits)
     if mode != "raw":
-        payloads["range"] = _pack_range(symbols, latent.bits, latent.z_range)
-    if mode is None:
-        mode = min(payloads, key=lambda m: len(payloads[m]))
-    params.choice("mode", mode, MODES)
-    body = (bytes([MAGIC, VERSION << 5 | MODES.index(mode) << 4 | (latent.bits - 1)]) + latent.fingerprint
-            + _varint(len(symbols)) + _varint(h) + _varint(w) + bytes([c, round(latent.z_range * RANGE_UNIT)])
-            + payloads[mode])
-    return body + binascii.crc_hqx(body, 0).to_bytes(2, "big")
+        ranged = _pack_range(symbols, model, latent.bits)
+        if len(ranged) < len(payload):
+            payload, mode = ranged, "range"
+        elif mode == "range":
+            raise ValueError(f"range coding takes {len(ranged)} bytes for these symbols, raw {len(payload)}; "
+                             "a range-coded payload must be shorter than the raw one")
+    mode = mode or "raw"
+    body = bytes([VERSION << 5 | MODES.index(mode) << 4 | (latent.bits - 1)]) + latent.fingerprint + payload
+    return body + checksum(body)
 
 
-def _read_dims(data: bytes) -> tuple[tuple[int, int, int], int]:
-    """(latent_dim, height, width) and the offset where the payload starts."""
-    values, pos = [], 6
-    for _ in range(3):
-        value, pos = _read_varint(data, pos)
-        values.append(value)
-    if pos + 2 > len(data) - 2:
-        raise CodecError("truncated header")
-    return tuple(values), pos + 2
+def checksum(body: bytes) -> bytes:
+    """The 2 bytes that end a file whose other bytes are ``body``."""
+    return binascii.crc_hqx(body, CRC_INIT).to_bytes(2, "big")
+
+
+def _is_version_1(data: bytes) -> bool:
+    return (data[0] == V1_MAGIC and data[1] >> 5 == 1
+            and binascii.crc_hqx(data[:-2], 0) == int.from_bytes(data[-2:], "big"))
 
 
 def payload_span(data: bytes) -> tuple[int, int]:
     """(start, end) byte offsets of the payload in a latent file."""
-    return _read_dims(data)[1], len(data) - 2
+    return HEADER_BYTES, len(data) - CHECK_BYTES
 
 
 @dataclass(frozen=True)
 class Header:
-    """What a latent file's header claims, checked for consistency by :func:`read_header`.
-    Has the attributes a decoder compares with its generator: ``fingerprint``, ``latent_dim``,
-    ``shape``, ``bits``, ``z_range`` (the same names as :class:`LatentFile`)."""
+    """What a latent file's header says: ``fingerprint`` (the model's), ``bits``, ``mode`` and
+    where the payload starts (``start``; it ends 2 bytes before the end of the file)."""
 
     fingerprint: bytes
     bits: int
     mode: str
-    latent_dim: int
-    shape: tuple[int, int, int]  # (H, W, C)
-    z_range: float
-    start: int  # payload offset; the payload ends 2 bytes before the end
+    start: int = HEADER_BYTES
 
 
 def read_header(data: bytes, verify: bool = True) -> Header:
-    """Parse and check a latent file's header without decoding its payload: constant work
-    after the checksum (which is linear in the length, and the length is bounded by
-    :data:`MAX_FILE_BYTES`). :class:`CodecError` for anything a valid file cannot be.
-    ``verify=False`` skips the checksum (used only by the bit-error experiment)."""
+    """Parse and check a latent file's header without decoding its payload: the length bounds,
+    the checksum (linear in a length bounded by :data:`MAX_FILE_BYTES`) and the version.
+    :class:`CodecError` for anything a valid file cannot be. ``verify=False`` skips the checksum
+    (used only by the bit-error experiment)."""
     data = bytes(data)
-    if len(data) < 12:
+    if len(data) < HEADER_BYTES + CHECK_BYTES:
         raise CodecError(f"file of {len(data)} bytes is too short to be a latent file")
-    if data[0] != MAGIC:
-        raise CodecError("not a GAN-reversal latent file (bad magic byte)")
     if len(data) > MAX_FILE_BYTES:
         raise CodecError(f"file of {len(data):,} bytes is longer than any valid latent file "
                          f"(at most {MAX_FILE_BYTES:,} bytes)")
-    if verify and binascii.crc_hqx(data[:-2], 0) != int.from_bytes(data[-2:], "big"):
-        raise CodecError("file is corrupted or truncated (checksum mismatch)")
-    version, mode, bits = data[1] >> 5, (data[1] >> 4) & 1, (data[1] & 0x0F) + 1
+    if _is_version_1(data):
+        raise CodecError(f"version 1 file; this decoder reads version {VERSION} only (compress the image again)")
+    if verify and checksum(data[:-2]) != data[-2:]:
+        raise CodecError("file is corrupted or truncated, or not a latent file (checksum mismatch)")
+    version, mode, bits = data[0] >> 5, (data[0] >> 4) & 1, (data[0] & 0x0F) + 1
     if version != VERSION:
         raise CodecError(f"unsupported format version {version} (this decoder reads version {VERSION})")
-    (n, h, w), start = _read_dims(data)
-    c, units = data[start - 2], data[start - 1]
-    if not (1 <= n <= MAX_LATENT_DIM and 1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE) or c not in (1, 3) or units < 1:
-        raise CodecError(f"invalid header (latent_dim={n}, shape={h}x{w}x{c}, range units={units}; a file may "
-                         f"claim latent_dim 1 to {MAX_LATENT_DIM}, sides 1 to {MAX_SIDE}, 1 or 3 channels)")
-    size = len(data) - 2 - start
-    if mode == 0 and size != raw_payload_bytes(n, bits):
-        raise CodecError(f"payload is {size} bytes; {n} symbols of {bits} bits need {raw_payload_bytes(n, bits)}")
-    if mode == 1 and size % 4:
-        raise CodecError(f"range-coded payload of {size} bytes is not a whole number of 32-bit words")
-    if mode == 1 and size > max_range_payload_bytes(n):
-        raise CodecError("payload is longer than any encoding of this header")
-    return Header(data[2:6], bits, MODES[mode], n, (h, w, c), units / RANGE_UNIT, start)
+    return Header(data[1:5], bits, MODES[mode])
 
 
-def unpack(data: bytes, verify: bool = True, expect=None) -> LatentFile:
+def unpack(data: bytes, verify: bool = True, expect=None, model=None) -> LatentFile:
     """bytes -> LatentFile, or :class:`CodecError`. ``verify=False`` skips the checksum
     (used only by the bit-error experiment). ``expect``, if given, is called with the
-    :class:`Header` before the payload is decoded and may raise :class:`CodecError`
-    (a decoder refuses a file made for another generator there)."""
+    :class:`Header` before the payload is decoded and may raise :class:`CodecError` (a decoder
+    refuses a file made for another model there). ``model``: a :class:`LatentModel` or a mapping
+    fingerprint -> model (default: the models this process registered)."""
     data = bytes(data)
     header = read_header(data, verify)
     if expect is not None:
         expect(header)
-    payload = data[header.start:-2]
+    model = resolve(header.fingerprint, model)
+    payload = data[header.start:-CHECK_BYTES]
+    raw = raw_payload_bytes(model.latent_dim, header.bits)
     if header.mode == "raw":
-        symbols = _unpack_raw(payload, header.bits, header.latent_dim)
+        symbols = _unpack_raw(payload, header.bits, model.latent_dim)
+    elif len(payload) >= raw:
+        raise CodecError(f"range-coded payload of {len(payload)} bytes is not shorter than the raw one ({raw})")
     else:
-        symbols = _unpack_range(payload, header.bits, header.z_range, header.latent_dim)
-    return LatentFile(header.fingerprint, header.bits, header.shape, header.z_range, symbols)
+        symbols = _decode_range(payload, model, header.bits)
+    return LatentFile(header.fingerprint, header.bits, model.shape, model.z_range, symbols)
 
 
-def max_file_bytes(latent_dim: int, bits: int, shape: tuple[int, int, int]) -> int:
-    """Upper bound on a latent file's size (the raw-mode size)."""
-    header = 1 + 1 + 4 + len(_varint(latent_dim)) + len(_varint(shape[0])) + len(_varint(shape[1])) + 2 + 2
-    return header + math.ceil(latent_dim * bits / 8)
+def max_file_bytes(latent_dim: int, bits: int, shape: tuple[int, int, int] | None = None) -> int:
+    """Upper bound on a latent file's size (the raw-mode size): ``7 + ceil(latent_dim * bits / 8)``.
+    ``shape`` is accepted for compatibility (version 1 stored it; version 2 does not)."""
+    return HEADER_BYTES + CHECK_BYTES + math.ceil(latent_dim * bits / 8)
 
 
-# the longest header (three 2-byte varints: values up to 4096 < 2**14) + the longer payload + CRC
-MAX_FILE_BYTES = (1 + 1 + 4 + 3 * 2 + 2) + max(raw_payload_bytes(MAX_LATENT_DIM, 16),
-                                                max_range_payload_bytes(MAX_LATENT_DIM)) + 2
+MAX_FILE_BYTES = max_file_bytes(MAX_LATENT_DIM, 16)  # 8,199

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import codec, params, runtime
+from . import prior as priors
 from .models import Encoder, Generator
 from .train import fingerprint
 
@@ -30,6 +31,12 @@ class InversionConfig:
     goes on. ``init="encoder"``: one start per image at the encoder's guess E(x); ``steps`` may be 0.
     Then ``refine_steps`` of quantization-aware refinement on the grid of each bit depth, at
     ``refine_lr`` (0: one quantizer step of that bit depth).
+
+    ``rate_lambda`` > 0 adds the rate term ``rate_lambda * bits`` to the loss of the search and of
+    the refinement, where bits is the latent's code length under the model's prior
+    (:func:`ganlib.prior.rate_bits`: the density in the search, the quantized latent's probability,
+    straight-through, in the refinement), so the search trades bytes against quality: a second
+    rate knob beside the bit depth (0: quality only, as before).
     """
 
     loss: str = "ssim"
@@ -41,6 +48,7 @@ class InversionConfig:
     refine_lr: float = 0.0
     z_range: float = 3.0
     seed: int = 0
+    rate_lambda: float = 0.0
 
     def __post_init__(self):
         params.choice("loss", self.loss, LOSSES)
@@ -55,6 +63,10 @@ class InversionConfig:
             raise ValueError(f"refine_lr={self.refine_lr!r} is not allowed; it must be a number >= 0 (0: one quantizer step)")
         codec.check_range(self.z_range)
         params.int_range("seed", self.seed, 0, 2**63 - 1)
+        if (isinstance(self.rate_lambda, bool) or not isinstance(self.rate_lambda, (int, float))
+                or not 0 <= self.rate_lambda < math.inf):
+            raise ValueError(f"rate_lambda={self.rate_lambda!r} is not allowed; it must be a number >= 0 "
+                             "(weight of the latent's bits in the loss; 0: no rate term)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,7 +125,7 @@ def image_loss(name: str, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @dataclass
 class Inversion:
     z: torch.Tensor  # (B, latent_dim), on the CPU, inside [-z_range, z_range]
-    loss: np.ndarray  # (B,) final per-image loss (empty when no step ran)
+    loss: np.ndarray  # (B,) final per-image loss, + rate_lambda * bits with a rate term (empty when no step ran)
     history: list[float] = field(default_factory=list)  # per step: mean over images of the best start's loss
     snapshots: dict[int, np.ndarray] = field(default_factory=dict)  # step -> uint8 (B, H, W, C)
 
@@ -142,12 +154,15 @@ def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, e
 
 def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = InversionConfig(),
            encoder: Encoder | None = None, snapshot_at: tuple[int, ...] = (), progress: bool = True,
-           device=None) -> Inversion:
+           device=None, prior: codec.LatentModel | None = None) -> Inversion:
     """Find z minimising ``config.loss(G(z), target)`` for every target (B, C, H, W) in [-1, 1] at
     once: Adam with a cosine-decayed lr, z projected onto [-z_range, z_range], from the start
     points of :func:`start_points`. With R > 1 random restarts, all R starts per image run for
     the first tenth of the steps and the best one per image goes on. ``G`` and ``encoder`` are
-    left as they were (the search runs on frozen copies)."""
+    left as they were (the search runs on frozen copies). With ``config.rate_lambda`` > 0 the
+    loss adds ``rate_lambda`` times z's code length in bits under ``prior`` (default: the unit
+    prior), from its continuous density (:func:`ganlib.prior.rate_bits`)."""
+    objective = _objective(G, config.loss, config.rate_lambda, prior, config.z_range, None)
     device = device or runtime.device()
     G = _frozen(G, device)
     targets = targets.to(device)
@@ -160,7 +175,7 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
     select_at = max(1, steps // 10) if restarts > 1 else -1
     out = Inversion(z=torch.empty(0), loss=np.empty(0))
     for step in runtime.progress(range(1, steps + 1), desc=f"invert ({config.loss})", disable=not progress):
-        per_image = image_loss(config.loss, G(z), tgt)
+        per_image = objective(G(z), tgt, z)
         opt.zero_grad(set_to_none=True)
         per_image.sum().backward()
         opt.step()
@@ -170,7 +185,7 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
         out.history.append(per_image.detach().view(-1, b).min(0).values.mean().item())  # best start per image
         if step == select_at:
             with torch.no_grad():
-                best = image_loss(config.loss, G(z), tgt).view(restarts, b).argmin(0)
+                best = objective(G(z), tgt, z).view(restarts, b).argmin(0)
                 z = z.detach().view(restarts, b, d)[best, torch.arange(b)].clone().requires_grad_()
             tgt = targets
             opt = torch.optim.Adam([z], lr=sched.get_last_lr()[0])
@@ -180,9 +195,22 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
                 out.snapshots[step] = runtime.to_uint8(G(z[:b]))
     if steps:
         with torch.no_grad():
-            out.loss = image_loss(config.loss, G(z), tgt).cpu().numpy()
+            out.loss = objective(G(z), tgt, z).cpu().numpy()
     out.z = z.detach()[:b].cpu()
     return out
+
+
+def _objective(G: Generator, loss: str, rate_lambda: float, prior: codec.LatentModel | None, z_range: float,
+               bits: int | None):
+    """The per-image loss ``(x, target, z) -> (B,)`` of the search (``bits`` None) or of the
+    refinement at ``bits``: ``image_loss(loss, x, target)``, plus, if ``rate_lambda`` > 0,
+    ``rate_lambda`` times the code length of ``z`` in bits under ``prior`` (the unit prior when None)."""
+    if not rate_lambda:
+        return lambda x, target, z: image_loss(loss, x, target)
+    model = prior if prior is not None else priors.unit(G, z_range)
+    if model.z_range != z_range:
+        raise ValueError(f"z_range={z_range!r} differs from the prior's quantizer range {model.z_range}")
+    return lambda x, target, z: image_loss(loss, x, target) + rate_lambda * priors.rate_bits(z, model, bits)
 
 
 def fake_quantize(z: torch.Tensor, bits: int, z_range: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,22 +221,28 @@ def fake_quantize(z: torch.Tensor, bits: int, z_range: float) -> tuple[torch.Ten
 
 
 def refine(G: Generator, targets: torch.Tensor, z: torch.Tensor, loss: str, bits: int, z_range: float,
-           steps: int = 200, lr: float = 0.01, device=None) -> tuple[np.ndarray, np.ndarray]:
+           steps: int = 200, lr: float = 0.01, device=None, rate_lambda: float = 0.0,
+           prior: codec.LatentModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Quantization-aware refinement: optimise the loss *of the quantized latent* with a
     straight-through estimator, keeping per image the best symbols seen (plain rounding
     included, so refinement never makes an image worse under ``loss``).
+    With ``rate_lambda`` > 0 the loss adds ``rate_lambda`` times the quantized latent's code
+    length in bits under ``prior`` (default: the unit prior; :func:`ganlib.prior.rate_bits`),
+    straight-through too, and "worse" is under that sum.
     Returns (symbols int64 (B, latent_dim), their per-image loss (B,))."""
+    objective = _objective(G, loss, rate_lambda, prior, z_range, bits)
     device = device or runtime.device()
     G = _frozen(G, device)
     targets = targets.to(device)
     w = z.clone().to(device).requires_grad_()
     best_sym, zq = fake_quantize(w.detach(), bits, z_range)
     with torch.no_grad():
-        best_loss = image_loss(loss, G(zq), targets)
+        best_loss = objective(G(zq), targets, zq)
     opt = torch.optim.Adam([w], lr=lr)
     for _ in range(steps):
         sym, zq = fake_quantize(w.detach(), bits, z_range)
-        per_image = image_loss(loss, G(w + (zq - w).detach()), targets)  # value at zq, gradient at w
+        zs = w + (zq - w).detach()  # value at zq, gradient at w
+        per_image = objective(G(zs), targets, zs)
         with torch.no_grad():
             better = per_image < best_loss
             best_loss = torch.where(better, per_image, best_loss)
@@ -226,26 +260,44 @@ class GanCodec(codec.Codec):
     """GAN reversal as a codec: encode = latent search (:class:`InversionConfig`) + quantization
     and refinement at ``bits`` per dimension into a latent file (see :mod:`ganlib.codec`);
     decode = one forward pass of the generator on the CPU, so a file decodes to the same pixels
-    wherever it is decoded. Images are uint8 (H, W, C)."""
+    wherever it is decoded. Images are uint8 (H, W, C).
+
+    ``prior``: the run's fitted prior (:func:`ganlib.prior.load`), with which files are written;
+    None: the unit prior N(0, 1). The generator and the prior make the *model* whose fingerprint
+    each file carries (``self.model``). Files made with the unit prior of this generator are
+    decoded too, so files written before a run had a prior stay readable."""
 
     name = "gan"
 
     def __init__(self, G: Generator, bits: int = 8, config: InversionConfig = InversionConfig(),
-                 encoder: Encoder | None = None, progress: bool = False):
+                 encoder: Encoder | None = None, progress: bool = False, prior: codec.LatentModel | None = None):
         check_bits(bits)
         if config.init == "encoder" and encoder is None:
             raise ValueError("init='encoder' needs an encoder (train one with make encoder), or use init='random'")
         self.G = _frozen(G, "cpu")
         self.param, self.config, self.encoder, self.progress = bits, config, encoder, progress
-        self.fingerprint = fingerprint(self.G)
+        self.fingerprint = fingerprint(self.G)  # the generator's
         self.version = f"torch {torch.__version__}"
         cfg = G.config
         self.shape = (cfg.image_size, cfg.image_size, cfg.channels)
+        unit = priors.unit(self.G, config.z_range)
+        if prior is not None:
+            if (prior.generator_fingerprint, prior.latent_dim, prior.shape) != (self.fingerprint, cfg.latent_dim,
+                                                                                self.shape):
+                raise ValueError(f"the prior {prior.fingerprint.hex()} belongs to generator "
+                                 f"{prior.generator_fingerprint.hex()} (latent_dim {prior.latent_dim}), not to this "
+                                 f"one ({self.fingerprint.hex()}, latent_dim {cfg.latent_dim})")
+            if prior.z_range != config.z_range:
+                raise ValueError(f"z_range={config.z_range!r} is not allowed with this prior; the model's quantizer "
+                                 f"range is {prior.z_range} (latent files do not store it)")
+        self.unit = unit  # the generator with the unit prior: its files are decoded too
+        self.prior = self.model = codec.register(prior if prior is not None else unit)
+        self.models = {m.fingerprint: codec.register(m) for m in (self.model, unit)}  # what decode accepts
 
     def pack(self, symbols: np.ndarray, bits: int | None = None) -> bytes:
         """Latent symbols (latent_dim,) at ``bits`` (default: the codec's) -> file bytes."""
-        return codec.pack(codec.LatentFile(self.fingerprint, bits or self.param, self.shape, self.config.z_range,
-                                           symbols))
+        return codec.pack(codec.LatentFile(self.model.fingerprint, bits or self.param, self.shape,
+                                           self.model.z_range, symbols), model=self.model)
 
     def targets(self, images: np.ndarray) -> torch.Tensor:
         """uint8 (B, H, W, C) -> float (B, C, H, W) in [-1, 1], after checking the shape."""
@@ -255,7 +307,8 @@ class GanCodec(codec.Codec):
 
     def search(self, images: np.ndarray, snapshot_at: tuple[int, ...] = ()) -> Inversion:
         """The latent search for uint8 images (B, H, W, C), on the GPU when there is one."""
-        return invert(self.G, self.targets(images), self.config, self.encoder, snapshot_at, self.progress)
+        return invert(self.G, self.targets(images), self.config, self.encoder, snapshot_at, self.progress,
+                      prior=self.model)
 
     def refined_symbols(self, images: np.ndarray, inv: Inversion, bits: int) -> np.ndarray:
         """Quantize the search's latents at ``bits`` with refinement: int64 (B, latent_dim)."""
@@ -263,7 +316,7 @@ class GanCodec(codec.Codec):
             return codec.quantize(inv.z.numpy(), bits, self.config.z_range)
         lr = self.config.refine_lr or codec.step(bits, self.config.z_range)
         return refine(self.G, self.targets(images), inv.z, self.config.loss, bits, self.config.z_range,
-                      self.config.refine_steps, lr)[0]
+                      self.config.refine_steps, lr, rate_lambda=self.config.rate_lambda, prior=self.model)[0]
 
     def encode_depths(self, images: np.ndarray, depths) -> dict[int, list[bytes]]:
         """uint8 (B, H, W, C) -> {bits: one file per image}, one search shared by every bit depth."""
@@ -281,25 +334,37 @@ class GanCodec(codec.Codec):
         return codec.payload_span(data)
 
     def check(self, f: codec.Header) -> None:
-        """Refuse a file header that does not belong to this generator (called before the payload is decoded)."""
-        if f.fingerprint != self.fingerprint:
-            raise codec.CodecError(f"file was made with another generator (fingerprint {f.fingerprint.hex()}, "
-                                   f"this generator {self.fingerprint.hex()})")
-        if f.latent_dim != self.G.config.latent_dim or f.shape != self.shape:
-            raise codec.CodecError(f"file header (latent_dim {f.latent_dim}, shape {f.shape}) does not match "
-                                   f"this generator (latent_dim {self.G.config.latent_dim}, shape {self.shape})")
+        """Refuse a file header made for another model, i.e. another generator or this generator with
+        another prior (called before the payload is decoded)."""
+        if f.fingerprint in self.models:
+            return
+        unit = self.unit.fingerprint.hex()
+        if self.model is not self.unit:
+            known = f"its prior ({self.model.fingerprint.hex()}) or the unit prior ({unit})"
+            hint = ""
+        else:
+            known = f"the unit prior ({unit})"
+            hint = (f"; if it was made with this generator's fitted prior, that prior ({priors.FILE} of the run, "
+                    "written by make encoder) was not loaded")
+        raise codec.CodecError(f"file was made with another generator or prior (model fingerprint "
+                               f"{f.fingerprint.hex()}; this decoder has generator {self.fingerprint.hex()} with "
+                               f"{known}){hint}")
+
+    def unpack(self, data: bytes, verify: bool = True) -> codec.LatentFile:
+        """File bytes -> its :class:`codec.LatentFile`, the header checked against this model first."""
+        return codec.unpack(data, verify=verify, expect=self.check, model=self.models)
 
     def decode_batch(self, blobs) -> np.ndarray:
         """Files -> uint8 (N, H, W, C) with one generator pass on the CPU; the same pixels as
         decoding one at a time. :class:`codec.CodecError` for any invalid file."""
-        latents = [codec.unpack(b, expect=self.check) for b in blobs]
+        latents = [self.unpack(b) for b in blobs]
         z = torch.from_numpy(np.stack([codec.dequantize(f.symbols, f.bits, f.z_range) for f in latents]))
         with torch.no_grad():
             return runtime.to_uint8(self.G(z))
 
     def decode(self, data: bytes, verify: bool = True) -> np.ndarray:
         """File bytes -> uint8 (H, W, C); :class:`codec.CodecError` for any invalid file."""
-        f = codec.unpack(data, verify=verify, expect=self.check)
+        f = self.unpack(data, verify=verify)
         z = torch.from_numpy(codec.dequantize(f.symbols, f.bits, f.z_range))[None]
         with torch.no_grad():
             return runtime.to_uint8(self.G(z))[0]

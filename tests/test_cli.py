@@ -30,12 +30,13 @@ def test_round_trip_is_the_codec_decode(run, png, tmp_path, capsys):
     out, back = tmp_path / "x.gan", tmp_path / "back.png"
     assert cli.main(["compress", str(png), "-o", str(out), "--run", str(run), "--loss", "mse", *FAST]) == 0
     assert "bytes" in capsys.readouterr().err
-    # the shorter of raw (13 + 8 bytes) and range coding, which needs 2 words (8 bytes) even for
-    # the prior's most probable latent (6.7 bits per dimension at 8 bits): exactly 21 bytes, raw
+    # the run has no prior.json: coded under the unit prior; the shorter of raw (7 + 8 bytes) and
+    # range coding, so at most 15 bytes, and exactly what packing the decoded symbols gives
     blob = out.read_bytes()
-    latent = codec.unpack(blob)
-    assert len(blob) == len(codec.pack(latent, "raw")) == 21 <= len(codec.pack(latent, "range"))
-    assert blob == codec.pack(latent, "raw") and not blob[1] & 0x10
+    gan = GanCodec(load_generator(run))
+    latent = gan.unpack(blob)
+    assert len(blob) <= len(codec.pack(latent, "raw")) == 15 and blob[1:5] == gan.model.fingerprint
+    assert blob == codec.pack(latent)
     assert cli.main(["decompress", str(out), "-o", str(back), "--run", str(run)]) == 0
     decoded = np.asarray(Image.open(back))[..., None]
     assert np.array_equal(decoded, GanCodec(load_generator(run)).decode(out.read_bytes()))
@@ -47,7 +48,7 @@ def test_bad_files_fail_cleanly(run, png, tmp_path, capsys):
     cli.main(["compress", str(png), "-o", str(out), "--run", str(run), *FAST])
     capsys.readouterr()
     blob = out.read_bytes()
-    cases = {"truncated": blob[:-3], "corrupted": blob[:15] + bytes([blob[15] ^ 4]) + blob[16:],
+    cases = {"truncated": blob[:-3], "corrupted": blob[:6] + bytes([blob[6] ^ 4]) + blob[7:],
              "foreign": Image.open(png).tobytes()[:60], "empty": b""}
     for name, data in cases.items():
         bad = tmp_path / f"{name}.gan"

@@ -1,5 +1,6 @@
 """Hostile and careless inputs (issue 11): latent files that claim too much, mutated files with a
-valid checksum, unreadable images and model files, misspelled parameters, file permissions."""
+valid checksum, files of the old format version, unreadable images and model files, misspelled
+parameters, file permissions."""
 import binascii
 import json
 import os
@@ -20,26 +21,31 @@ from ganlib.invert import GanCodec
 from ganlib.models import GanConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-FP = b"\x01\x02\x03\x04"
+GEN = b"\x01\x02\x03\x04"  # a generator fingerprint
+
+
+def model(latent_dim: int, std: float = 1.0, shape=(28, 28, 1)) -> codec.LatentModel:
+    """A registered model (unit-like prior) of any latent_dim."""
+    return codec.register(codec.LatentModel.create(GEN, shape, 3.0, np.zeros(latent_dim), np.full(latent_dim, std)))
+
+
+M64, M16, M100, M1, M200 = model(64), model(16, 0.6), model(100), model(1), model(200)
+LARGEST = model(codec.MAX_LATENT_DIM, shape=(64, 64, 3))
 
 
 def with_crc(body: bytes) -> bytes:
-    return body + binascii.crc_hqx(body, 0).to_bytes(2, "big")
+    return body + codec.checksum(body)
 
 
-def crafted(latent_dim: int, bits: int, mode: int, payload: bytes, shape=(28, 28, 1), units=48, fp=FP) -> bytes:
+def crafted(fingerprint: bytes, bits: int, mode: int, payload: bytes, version: int = 2) -> bytes:
     """A latent file with any header claims and a valid checksum."""
-    h, w, c = shape
-    body = (bytes([codec.MAGIC, 1 << 5 | mode << 4 | (bits - 1)]) + fp + codec._varint(latent_dim)
-            + codec._varint(h) + codec._varint(w) + bytes([c, units]) + payload)
-    return with_crc(body)
+    return with_crc(bytes([version << 5 | mode << 4 | (bits - 1)]) + fingerprint + payload)
 
 
 # ---------------------------------------------------------------- bounded work for any latent file
 def test_crafted_4mb_raw_file_is_refused_fast(small_generator):
-    """The issue's file: raw mode, latent_dim 2**21 - 1 at 16 bits, valid header and CRC (4 MB)."""
-    n = 2**21 - 1
-    blob = crafted(n, 16, 0, bytes(2 * n))
+    """The issue's file: raw mode, a 4 MB payload, valid header and CRC."""
+    blob = crafted(M64.fingerprint, 16, 0, bytes(2 * (2**21 - 1)))
     assert len(blob) > 4 * 10**6
     start = time.perf_counter()
     with pytest.raises(codec.CodecError, match="longer than any valid latent file"):
@@ -71,12 +77,13 @@ def test_raw_packing_matches_the_big_integer_definition(bits):
 
 def test_largest_allowed_files_decode_fast():
     """The largest files the format allows: latent_dim 4096 at 16 bits, raw and range-coded with
-    the longest payload (random words); each is decoded or refused well under the bound."""
+    the longest payload (random bytes, one short of raw); each is decoded or refused well under the bound."""
     n = codec.MAX_LATENT_DIM
     rng = np.random.default_rng(0)
-    raw = crafted(n, 16, 0, rng.integers(0, 256, codec.raw_payload_bytes(n, 16), dtype=np.uint8).tobytes())
-    ranged = crafted(n, 16, 1, rng.integers(0, 256, codec.max_range_payload_bytes(n), dtype=np.uint8).tobytes())
-    assert len(ranged) <= codec.MAX_FILE_BYTES
+    raw = crafted(LARGEST.fingerprint, 16, 0, rng.integers(0, 256, codec.raw_payload_bytes(n, 16), dtype=np.uint8).tobytes())
+    ranged = crafted(LARGEST.fingerprint, 16, 1,
+                     rng.integers(0, 256, codec.raw_payload_bytes(n, 16) - 1, dtype=np.uint8).tobytes())
+    assert len(raw) == codec.MAX_FILE_BYTES and len(ranged) == codec.MAX_FILE_BYTES - 1
     start = time.perf_counter()
     assert codec.unpack(raw).latent_dim == n
     try:
@@ -89,7 +96,7 @@ def test_largest_allowed_files_decode_fast():
 def test_any_file_up_to_1mb_is_refused_fast():
     rng = np.random.default_rng(1)
     for size in (codec.MAX_FILE_BYTES + 1, 10**5, 10**6):
-        blob = with_crc(bytes([codec.MAGIC, 0x2F]) + rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes())
+        blob = with_crc(bytes([0x4F]) + M64.fingerprint + rng.integers(0, 256, size - 7, dtype=np.uint8).tobytes())
         start = time.perf_counter()
         with pytest.raises(codec.CodecError):
             codec.unpack(blob)
@@ -100,21 +107,22 @@ def test_the_limits_are_the_models_and_honest_files_fit():
     with pytest.raises(ValueError):
         GanConfig(latent_dim=codec.MAX_LATENT_DIM + 1)
     GanConfig(latent_dim=codec.MAX_LATENT_DIM)
-    for bits in (1, 8, 16):  # the worst symbols for the range coder still fit the bound
-        for sym in (0, (1 << bits) - 1):
-            latent = codec.LatentFile(FP, bits, (64, 64, 3), 15.9375, np.full(codec.MAX_LATENT_DIM, sym))
-            for mode in ("raw", "range"):
-                blob = codec.pack(latent, mode)
-                assert len(blob) <= codec.MAX_FILE_BYTES
-                assert np.array_equal(codec.unpack(blob).symbols, latent.symbols)
     with pytest.raises(ValueError, match="1 to 4096"):
-        codec.pack(codec.LatentFile(FP, 8, (28, 28, 1), 3.0, np.zeros(codec.MAX_LATENT_DIM + 1, dtype=int)))
-    assert codec.MAX_FILE_BYTES == 12312
+        model(codec.MAX_LATENT_DIM + 1)
+    for bits in (1, 8, 16):  # the worst and the best symbols for the range coder still fit the bound
+        for sym in (0, (1 << bits) // 3, (1 << bits) - 1):
+            latent = codec.LatentFile(LARGEST.fingerprint, bits, (64, 64, 3), 3.0, np.full(codec.MAX_LATENT_DIM, sym))
+            start = time.perf_counter()
+            blob = codec.pack(latent)
+            assert len(blob) <= codec.max_file_bytes(codec.MAX_LATENT_DIM, bits) <= codec.MAX_FILE_BYTES
+            assert np.array_equal(codec.unpack(blob).symbols, latent.symbols)
+            assert time.perf_counter() - start < 5
+    assert codec.MAX_FILE_BYTES == 8199
 
 
 def test_header_is_checked_before_the_payload():
-    """``expect`` sees the header first: a file for another generator is refused without decoding."""
-    blob = crafted(64, 8, 1, b"\xff" * 40)  # a range payload that would not decode
+    """``expect`` sees the header first: a file for another model is refused without decoding."""
+    blob = crafted(M64.fingerprint, 8, 1, b"\xff" * 40)  # a range payload that would not decode
     seen = []
 
     def refuse(header):
@@ -123,26 +131,41 @@ def test_header_is_checked_before_the_payload():
 
     with pytest.raises(codec.CodecError, match="another generator"):
         codec.unpack(blob, expect=refuse)
-    assert (seen[0].latent_dim, seen[0].shape, seen[0].bits, seen[0].mode, seen[0].fingerprint) == (
-        64, (28, 28, 1), 8, "range", FP)
-    header = codec.read_header(crafted(8, 4, 0, bytes(4)))
-    assert (header.latent_dim, header.z_range, header.start) == (8, 3.0, 11)
+    assert (seen[0].fingerprint, seen[0].bits, seen[0].mode, seen[0].start) == (M64.fingerprint, 8, "range", 5)
 
 
 def test_gan_codec_check_accepts_a_header(small_generator):
-    """What the CLI does before decoding (and GanCodec.decode can do with unpack(expect=check))."""
+    """What the CLI does before decoding (and GanCodec.decode does with unpack(expect=check))."""
     gan = GanCodec(small_generator)
     good = gan.pack(np.zeros(8, dtype=int))
     gan.check(codec.read_header(good))
-    with pytest.raises(codec.CodecError, match="does not match"):
-        gan.check(codec.read_header(crafted(9, 8, 0, bytes(9), fp=gan.fingerprint)))
+    with pytest.raises(codec.CodecError, match="another generator or prior"):
+        gan.check(codec.read_header(crafted(gan.fingerprint, 8, 0, bytes(8))))  # the generator's own fingerprint
+    with pytest.raises(codec.CodecError, match="another generator or prior"):
+        gan.decode(crafted(M64.fingerprint, 8, 0, bytes(64)))  # a valid file of another model
+
+
+def test_version_1_files_are_refused_by_name(small_generator):
+    """A version-1 file (magic 0xC7, its own header and CRC from 0) of this very generator."""
+    gan = GanCodec(small_generator)
+    body = bytes([0xC7, 1 << 5 | 0 << 4 | 7]) + gan.fingerprint + bytes([8, 28, 28, 1, 48]) + bytes(8)
+    v1 = body + binascii.crc_hqx(body, 0).to_bytes(2, "big")
+    for decode in (gan.decode, lambda b: gan.decode_batch([b]), codec.read_header):
+        with pytest.raises(codec.CodecError, match=r"^version 1 file; this decoder reads version 2"):
+            decode(v1)
 
 
 # ---- fuzzing the parser behind the checksum: every mutated file gets a valid CRC again
-VALID = [codec.pack(codec.LatentFile(FP, b, (28, 28, 1), 3.0, codec.quantize(np.random.default_rng(i).normal(size=n), b, 3.0)), m)
-         for i, (n, b, m) in enumerate([(64, 8, "range"), (64, 8, "raw"), (16, 3, "range"), (100, 16, "range"),
-                                         (1, 1, "raw"), (64, 5, "range"), (200, 12, "raw")])]
+VALID = [codec.pack(codec.LatentFile(m.fingerprint, b, m.shape, 3.0,
+                                     codec.quantize(np.clip(np.random.default_rng(i).normal(size=m.latent_dim), -3, 3),
+                                                    b, 3.0)), mode=mode)
+         for i, (m, b, mode) in enumerate([(M64, 8, None), (M64, 8, "raw"), (M16, 3, None), (M100, 16, None),
+                                           (M1, 1, "raw"), (M64, 5, None), (M200, 12, "raw"), (M64, 2, None)])]
 FUZZ = settings(max_examples=1500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+def test_the_fuzzed_files_include_range_coded_ones():
+    assert sum(blob[0] >> 4 & 1 for blob in VALID) >= 4
 
 
 def decodes_or_refuses(blob: bytes) -> None:
@@ -153,9 +176,10 @@ def decodes_or_refuses(blob: bytes) -> None:
         pass
     else:
         header = codec.read_header(blob)
-        assert f.latent_dim == header.latent_dim <= codec.MAX_LATENT_DIM and f.shape == header.shape
+        model = codec.registered(header.fingerprint)
+        assert f.latent_dim == model.latent_dim <= codec.MAX_LATENT_DIM and f.shape == model.shape
         assert 1 <= f.bits <= 16 and f.symbols.min() >= 0 and f.symbols.max() < 1 << f.bits
-        assert len(blob) <= codec.MAX_FILE_BYTES
+        assert len(blob) <= codec.max_file_bytes(model.latent_dim, f.bits) <= codec.MAX_FILE_BYTES
     assert time.perf_counter() - start < 1
 
 
@@ -177,23 +201,22 @@ def test_fuzz_mutations_with_a_valid_checksum(blob, edits):
     decodes_or_refuses(with_crc(bytes(body)))
 
 
-SIZES = st.one_of(st.integers(1, 300), st.integers(0, 2**21 - 1))
-SIDES = st.one_of(st.sampled_from([28, 32, 64]), st.integers(0, 2**21 - 1))
+FINGERPRINTS = st.one_of(st.sampled_from([m.fingerprint for m in (M64, M16, M100, M1, M200, LARGEST)]),
+                         st.binary(min_size=4, max_size=4))
 
 
 @FUZZ
-@given(SIZES, st.integers(1, 16), st.integers(0, 1), SIDES, SIDES, st.one_of(st.sampled_from([1, 3]), st.integers(0, 255)),
-       st.one_of(st.integers(1, 255), st.just(0)), st.one_of(st.sampled_from(["raw", "words"]), st.integers(0, 20000)),
-       st.binary(min_size=1, max_size=64))
-def test_fuzz_headers_with_a_valid_checksum(n, bits, mode, h, w, c, units, length, pattern):
-    """Any header claims and payload (often of the length the header implies), with a valid
-    checksum: decoded or refused, quickly."""
-    if length == "raw":
-        length = codec.raw_payload_bytes(n, bits)
-    elif length == "words":
-        length = 4 * (n * bits // 32 + 1)
+@given(st.integers(0, 7), st.integers(1, 16), st.integers(0, 1), FINGERPRINTS,
+       st.one_of(st.sampled_from(["raw", "raw-1", "raw+1"]), st.integers(0, 20000)), st.binary(min_size=1, max_size=64))
+def test_fuzz_headers_with_a_valid_checksum(version, bits, mode, fingerprint, length, pattern):
+    """Any header (version, mode, bits, known or unknown model) and payload (often of the length
+    the model implies, or one byte off), with a valid checksum: decoded or refused, quickly."""
+    m = codec.registered(fingerprint)
+    if isinstance(length, str):
+        raw = codec.raw_payload_bytes(m.latent_dim if m else 64, bits)
+        length = max(0, raw + {"raw": 0, "raw-1": -1, "raw+1": 1}[length])
     payload = (pattern * (length // len(pattern) + 1))[:length]
-    decodes_or_refuses(crafted(n, bits, mode, payload, (h, w, c), units))
+    decodes_or_refuses(crafted(fingerprint, bits, mode, payload, version))
 
 
 # ---------------------------------------------------------------- files people can read
