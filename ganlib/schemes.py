@@ -90,13 +90,16 @@ def _classical(name: str) -> Callable:
 
 
 def _gan(param=8, channels: int = 1, run: str | Path | None = None, generator=None, **kwargs):
-    """GanCodec at ``param`` bits on ``generator``, or on the generator of ``run``."""
-    from . import invert, train
+    """GanCodec at ``param`` bits on ``generator``, or on the generator of ``run``; with ``run``,
+    also with the run's fitted latent prior when it has one (``prior.json``)."""
+    from . import invert, prior, train
 
     if generator is None:
         if run is None:
             raise ValueError("GAN reversal needs its generator: give run= (a run directory) or generator=")
         generator = train.load_generator(run)
+    if run is not None and "prior" not in kwargs:
+        kwargs["prior"] = prior.load(run, generator, missing="none")
     return invert.GanCodec(generator, bits=int(param), **kwargs)
 
 
