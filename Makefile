@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines results bench test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines results models bench test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -74,7 +74,10 @@ $(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVE
 $(REP)/report.html: $(REP)/summary.csv
 	$(PY) -m ganlib.report $(REP)
 
-bench: $(RUN)/generator.safetensors $(RUN)/baselines.csv ## print every codec's encode/decode speed on this machine
+models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s generator, encoder and prior in models/ (the CLI's default), with a model card
+	$(PY) -m ganlib.ship --profile $(PROFILE)
+
+bench: $(RUN)/encoder.safetensors $(RUN)/baselines.csv $(REP)/summary.csv ## time every codec and GAN mode on this machine: reports/$(PROFILE)/speed.csv
 	$(PY) benchmarks/speed.py --profile $(PROFILE)
 
 test: $(INSTALLED) ## run the test suite (unit tests and the smoke chain end to end)

@@ -1,0 +1,35 @@
+import json
+
+import numpy as np
+import pandas as pd
+
+from ganlib import encoder, prior, ship, train
+
+
+def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
+    run = tmp_path / "runs" / "smoke"
+    train.save_generator(run, small_generator, extra={"steps": 3, "batch_size": 2, "lr": 0.1, "seed": 0, "seconds": 1.0})
+    E, _ = encoder.train_encoder(small_generator, images, 2, 2, batch_size=4, progress=False)
+    prior.save(run, prior.unit(small_generator))
+    encoder.save_encoder(run, E, small_generator, extra={"synthetic_steps": 2, "real_steps": 2})
+    (tmp_path / "reports" / "smoke").mkdir(parents=True)
+    pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 2, "bpp": 0.25, "cr": 32.0, "psnr": 20.5,
+                   "mse": 500.0, "ssim": 0.8512}]).to_csv(tmp_path / "reports/smoke/summary.csv", index=False)
+    out = tmp_path / "models"
+    assert ship.main(["--profile", "smoke", "-o", str(out)]) == 0
+    for name in ship.SHIPPED:
+        assert (out / name).read_bytes() == (run / name).read_bytes()
+    card = (out / "README.md").read_text()
+    fp = json.loads((run / train.CONFIG).read_text())["fingerprint"]
+    assert f"fingerprint `{fp}`" in card and "| unseen | 0.250 | 20.50 | 0.851 |" in card
+    assert encoder.load_encoder(out, train.load_generator(out)) is not None
+
+
+def test_ship_names_what_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
+    assert ship.main(["--profile", "smoke", "-o", str(tmp_path / "models")]) == 2
+    assert "generator.json is missing" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
