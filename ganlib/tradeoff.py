@@ -75,3 +75,31 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     out["images_per_s"] = 1000 / out.encode_ms
     out["split"] = pd.Categorical(out.split, ["unseen", "seen"])
     return out.sort_values(["split", "encode_ms"]).reset_index(drop=True)
+
+
+def seen_gap(rows: pd.DataFrame) -> pd.DataFrame:
+    """Seen versus unseen images per mode (the rows of one loss and bit depth, both splits):
+    :func:`ganlib.analysis.equal_loss` of each mode, with its ``mode`` and ``label``; SSIM and PSNR rows."""
+    out = [analysis.equal_loss(g.assign(stage="refined"), int(g.bits.iloc[0])).assign(mode=mode, label=label)
+           for (mode, label), g in rows.groupby(["mode", "label"], sort=False)]
+    return pd.concat(out, ignore_index=True)
+
+
+def gap_statement(gap: pd.DataFrame, metric: str = "ssim") -> str:
+    """One sentence: does starting from the encoder (trained on seen images only) close or widen the
+    seen - unseen gap of the seed's search? Compares the encoder-started modes' differences with the
+    longest search's, and says which differences are significant (Welch p < 0.05)."""
+    g = gap[gap.metric == metric]
+    search = g[g["mode"] == "search"]
+    if search.empty or len(g) == len(search):
+        return "No encoder-started and search modes to compare."
+    ref = search.iloc[-1]
+    started = g[g["mode"] != "search"]
+    parts = [f"{r.label} {r['diff']:+.3f} (p = {r.p:.2g})" for _, r in started.iterrows()]
+    wider = (started["diff"] > ref["diff"]).sum()
+    significant = int((started.p < 0.05).sum())
+    trend = ("widens" if wider == len(started) else "narrows" if wider == 0 else "neither consistently widens nor narrows")
+    return (f"Seen − unseen mean {metric.upper()}: {ref.label} {ref['diff']:+.3f} (p = {ref.p:.2g}); "
+            + "; ".join(parts) + f". Starting from the encoder, which saw only training images, {trend} the gap; "
+            + (f"{significant} of {len(started)} encoder-started differences are significant at p < 0.05."
+               if significant else "none of the encoder-started differences is significant at p < 0.05."))

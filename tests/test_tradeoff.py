@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,3 +37,27 @@ def test_summary_orders_unseen_first_then_by_time():
                                                 ("seen", "search")]
     assert out.psnr.tolist() == [20.5] * 4 and out.images_per_s.tolist() == [500.0, 20.0, 500.0, 20.0]
     assert out.n_images.tolist() == [2] * 4
+
+
+def fake_rows(diff_by_label):
+    rng = np.random.default_rng(0)
+    out = []
+    for (mode, label), diff in diff_by_label.items():
+        for split, shift in (("seen", diff), ("unseen", 0.0)):
+            for i, noise in enumerate(rng.normal(0, 0.01, 40)):
+                out.append({"split": split, "mode": mode, "label": label, "loss": "ssim", "bits": 8, "image_id": i,
+                            "ssim": 0.8 + shift + noise, "psnr": 20.0 + noise})
+    return pd.DataFrame(out)
+
+
+def test_seen_gap_and_statement():
+    rows = fake_rows({("encoder", "encoder only"): 0.05, ("hybrid", "encoder + 30 steps"): 0.03,
+                      ("search", "search 1000 x 4"): 0.0})
+    gap = tradeoff.seen_gap(rows)
+    ssim = gap[gap.metric == "ssim"].set_index("label")
+    assert list(ssim.index) == ["encoder only", "encoder + 30 steps", "search 1000 x 4"]
+    assert ssim.loc["encoder only", "diff"] == pytest.approx(0.05, abs=0.01) and ssim.loc["encoder only", "p"] < 1e-6
+    text = tradeoff.gap_statement(gap)
+    assert "widens the gap" in text and "2 of 2 encoder-started differences are significant" in text
+    narrow = tradeoff.gap_statement(tradeoff.seen_gap(fake_rows({("hybrid", "h"): 0.0, ("search", "s"): 0.05})))
+    assert "narrows the gap" in narrow and "none of the encoder-started differences is significant" in narrow
