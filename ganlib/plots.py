@@ -246,3 +246,32 @@ def _wrap(text: str, width: int = 22) -> str:
 
     first, _, rest = text.partition("\n")
     return "\n".join(textwrap.wrap(first, width) + ([rest] if rest else []))
+
+
+# ------------------------------------------------------------------ encoding speed
+def quality_speed(modes: pd.DataFrame, title: str, quality: Sequence[str] = ("ssim", "psnr"),
+                  splits: Sequence[str] = SPLITS):
+    """Mean quality against encode time per image (log scale), one panel per quality metric:
+    the encoder-started modes (encoder alone, then k search steps) as one line and the search from
+    random starts as another, per split (unseen solid, seen dashed). ``modes`` as
+    :func:`ganlib.tradeoff.summarize` returns it."""
+    fig, axes = plt.subplots(1, len(quality), figsize=(5.6 * len(quality), 4.6), squeeze=False)
+    gan = schemes.family("gan")
+    kinds = {"encoder-started": dict(color="#2a9d8f", marker="D"), "search": dict(color=gan.colour, marker=gan.marker)}
+    for ax, metric in zip(axes[0], quality):
+        for split, ls in zip(splits, ("-", "--")):
+            here = modes[modes.split == split]
+            for kind, st in kinds.items():
+                k = here[(here["mode"] == "search") == (kind == "search")].sort_values("encode_ms")
+                ax.plot(k.encode_ms, k[metric], ls=ls, lw=2, ms=6, mfc=st["color"] if ls == "-" else "white",
+                        label=f"{kind}, {split} images", **st)
+                if split == splits[0]:
+                    for r in k.itertuples():
+                        ax.annotate(r.label.replace("encoder + ", "+").replace("search ", ""), (r.encode_ms, getattr(r, metric)),
+                                    xytext=(5, -11), textcoords="offset points", fontsize=8.5, color=st["color"])
+        _log_rate_axis(ax, "encode time per image, ms (log scale)")
+        ax.set_ylabel(f"mean {analysis.QUALITY.get(metric, metric)}")
+        sns.despine(ax=ax)
+    fig.suptitle(title)
+    _legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncol=2)
+    return fig

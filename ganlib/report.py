@@ -380,6 +380,10 @@ def matched_columns(quality: Sequence[str]) -> dict[str, tuple]:
 
 REFINEMENT_COLUMNS = {"Bits per dimension": ("bits", "{:d}"), "Unquantized z": ("float", "{:.3f}"),
                       "Rounded": ("rounded", "{:.3f}"), "Refined (the files)": ("refined", "{:.3f}")}
+TRADEOFF_COLUMNS = {"Mode": ("label", "{}"), "Encode ms per image": ("encode_ms", "{:.1f}"),
+                    "Images per s": ("images_per_s", "{:.1f}"), "BPP": ("bpp", "{:.3f}"),
+                    "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
+TRADEOFF_GAP_COLUMNS = {"Mode": ("label", "{}"), **{h: v for h, v in EQUAL_LOSS_COLUMNS.items() if h != "Loss"}}
 BIT_ERROR_COLUMNS = {"Bit-error rate": ("ber", "{:g}"),
                      "Mean SSIM (decoded files)": ("ssim", "{:.3f}", "note"),
                      "Decode failures": ("failure_rate", "{:.1%}")}
@@ -413,6 +417,11 @@ def verdicts_html(verdicts: Sequence) -> str:
 
 def show_verdicts(verdicts: Sequence) -> None:
     _display_html(verdicts_html(verdicts))
+
+
+def show_text(text: str) -> None:
+    """A paragraph computed from the run's data (markdown `code`, **bold**, *italic*)."""
+    _display_html(f"<p>{inline(text)}</p>")
 
 
 def markdown_tables(summary_csv: str | Path) -> str:
