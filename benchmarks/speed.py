@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib import baselines, data, encoder, files, invert, learned, metrics, params, paths, pipeline, runtime, train
+from ganlib import data, encoder, files, invert, metrics, params, paths, pipeline, prior, runtime, schemes, train
 
-CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]
+CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]  # one setting each
 DECODE_FILES = 1024  # files decoded by the batched-decoding row
 DECODE_BATCH = 256
 
@@ -91,24 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         arrays = data.load_prepared(args.profile)
         if E is None:
             raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: make encoder PROFILE={args.profile}")
+        P = prior.load(run, G)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     device = runtime.setup(0)
     images = arrays["test"][arrays["unseen_ids"][: args.n]]
-    codecs = [baselines.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
+    codecs = [schemes.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
     budget = run / "learned.json"
     if budget.is_file():  # each learned model at its middle lambda
         meta = json.loads(budget.read_text())
         for kind in dict.fromkeys(r["model"] for r in meta["runs"]):
             lambdas = [r["lambda"] for r in meta["runs"] if r["model"] == kind]
-            lam = lambdas[len(lambdas) // 2]
-            model = learned.load(learned.checkpoint(run, kind, lam), images.shape[3], meta["n"], meta["m"], kind)
-            codecs.append(learned.Learned(model, lam, images.shape[1:]))
+            codecs.append(schemes.codec(kind, lambdas[len(lambdas) // 2], images.shape[3], run=run,
+                                        shape=images.shape[1:]))
     rows = [codec_row(c, images) for c in codecs]
-    search = invert.GanCodec(G, bits, invert.InversionConfig(loss=loss))
-    hybrid = invert.GanCodec(G, bits, encoder.hybrid_config(loss), encoder=E)
-    alone = invert.GanCodec(G, bits, encoder.hybrid_config(loss, steps=0), encoder=E)
+    search = invert.GanCodec(G, bits, invert.InversionConfig(loss=loss), prior=P)
+    hybrid = invert.GanCodec(G, bits, encoder.hybrid_config(loss), encoder=E, prior=P)
+    alone = invert.GanCodec(G, bits, encoder.hybrid_config(loss, steps=0), encoder=E, prior=P)
     rows += [gan_row("search", search, images, len(images)), gan_row("search", search, images[:args.one], 1),
              gan_row("hybrid", hybrid, images, len(images)), gan_row("hybrid", hybrid, images, 1),
              gan_row("encoder", alone, images, len(images))]

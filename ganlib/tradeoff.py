@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, encoder, params
+from .codec import LatentModel
 from .invert import GanCodec, InversionConfig
 from .models import Encoder, Generator
 
@@ -50,12 +51,13 @@ def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0) 
     return out
 
 
-def measure(G: Generator, E: Encoder | None, images: np.ndarray, ids, mode: Mode, bits: int, folder: Path
-            ) -> list[dict]:
-    """Encode ``images`` as one batch with ``mode``, timed (wall clock), write one file per image
+def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: np.ndarray, ids, mode: Mode,
+            bits: int, folder: Path) -> list[dict]:
+    """Encode ``images`` as one batch with ``mode`` (files coded under ``prior``, the run's latent
+    prior; None: the unit prior), timed (wall clock), write one file per image
     to ``folder/<id>.gan``, read them back, decode and score. One row per image, with the mode,
     its settings and ``encode_ms`` (the batch's encode time per image)."""
-    gan = GanCodec(G, bits, mode.config, encoder=E)
+    gan = GanCodec(G, bits, mode.config, encoder=E, prior=prior)
     start = time.perf_counter()
     blobs = gan.encode_batch(images)
     ms = 1000 * (time.perf_counter() - start) / len(images)

@@ -20,7 +20,7 @@ def test_modes_cover_encoder_hybrid_and_search():
 def test_measure_scores_the_files_it_wrote(small_generator, images, tmp_path):
     E, _ = encoder.train_encoder(small_generator, images, 4, 4, batch_size=4, progress=False)
     mode = tradeoff.modes("mse", [3], [2], restarts=1)[0]
-    rows = tradeoff.measure(small_generator, E, images[:3], [7, 8, 9], mode, 6, tmp_path)
+    rows = tradeoff.measure(small_generator, E, None, images[:3], [7, 8, 9], mode, 6, tmp_path)
     assert [r["image_id"] for r in rows] == [7, 8, 9] and all(r["encode_ms"] > 0 for r in rows)
     for r in rows:
         blob = (tmp_path / f"{r['image_id']}.gan").read_bytes()
