@@ -559,3 +559,11 @@ def environment(run: str | Path) -> pd.DataFrame:
             f"{r['model']} λ={r['lambda']}: {r['steps']} steps in {r['seconds']} s" for r in runs)
             + f" (total {sum(r['seconds'] for r in runs):.0f} s)") if runs else "not trained"
     return pd.DataFrame(list(out.items()), columns=["key", "value"])
+
+
+def write_findings(path: str | Path, verdicts: Sequence[Verdict], **texts: str) -> None:
+    """The verdicts (claim, status, evidence) and other computed sentences as JSON, for the README
+    (:func:`ganlib.report.readme_blocks`)."""
+    found = {"verdicts": [{"claim": v.claim, "status": v.status, "evidence": list(v.evidence)} for v in verdicts],
+             **texts}
+    files.write_text(path, json.dumps(found, indent=1, ensure_ascii=False))

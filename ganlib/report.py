@@ -19,6 +19,7 @@ import argparse
 import base64
 import html
 import io
+import json
 import math
 import re
 import sys
@@ -440,12 +441,102 @@ def markdown_tables(summary_csv: str | Path) -> str:
     return "\n".join(out).replace("| inf |", "| ∞ |")
 
 
+# ------------------------------------------------------------------ the README's numbers
+def _speed_label(row) -> str:
+    """A row of speed.csv: "GAN reversal, hybrid" or the codec with its parameter ("JPEG q=1")."""
+    if row.codec == "gan":
+        return f"GAN reversal, {row['mode']}"
+    mode = str(row["mode"])
+    param = None if mode in ("", "nan") else float(mode) if "." in mode else int(mode)
+    return schemes.label(row.codec, param)
+
+
+SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
+                 "Batch": ("batch", "{:d}"), "Encode ms per image": ("encode_ms_per_image", "{:.3g}"),
+                 "Decode ms per image": ("decode_ms_per_image", "{:.3g}"), "BPP": ("bpp", "{:.3f}"),
+                 "SSIM": ("ssim", "{:.3f}")}
+README_BLOCKS = ("results", "verdicts", "timings", "bd_rate", "tradeoff", "speed")
+
+
+def table_markdown(frame, columns: Mapping[str, tuple]) -> str:
+    """A Markdown table of ``frame`` with the column specs of :func:`table_html` (missing values "—")."""
+    rows = [row for _, row in frame.iterrows()]
+    values = {h: [spec[0](r) if callable(spec[0]) else r[spec[0]] for r in rows] for h, spec in columns.items()}
+    numeric = {h: all(_numeric(v) or _missing(v) for v in values[h]) for h in columns}
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---:" if numeric[h] else "---" for h in columns) + "|"]
+    for i in range(len(rows)):
+        out.append("| " + " | ".join(html.unescape(cell(values[h][i], spec[1])) for h, spec in columns.items()) + " |")
+    return "\n".join(out)
+
+
+def readme_blocks(directory: str | Path) -> dict[str, str]:
+    """The README's generated blocks, from the files a run wrote into ``reports/<profile>/``:
+    summary.csv, findings.json, stage_times.csv, bd_rate.csv and tradeoff.csv (05_results) and
+    speed.csv (``make bench``). A block whose file is missing is left out."""
+    import pandas as pd
+
+    d = Path(directory)
+    blocks = {}
+    if (d / "summary.csv").is_file():
+        blocks["results"] = markdown_tables(d / "summary.csv")
+    if (d / "findings.json").is_file():
+        found = json.loads((d / "findings.json").read_text())
+        blocks["verdicts"] = "\n".join(f"- **Claim {i}: {v['claim']}** *{v['status'].capitalize()}.* "
+                                       + " ".join(v["evidence"]) for i, v in enumerate(found["verdicts"], 1))
+        blocks["tradeoff_gap"] = found.get("encoder_gap", "")
+    if (d / "stage_times.csv").is_file():
+        t = pd.read_csv(d / "stage_times.csv")
+        minutes, seconds = divmod(round(t.seconds.sum()), 60)
+        blocks["timings"] = (f"The chain's stages took {minutes} min {seconds} s of wall time in all: "
+                             + "; ".join(f"{r.notebook} {r.seconds:.0f} s" for r in t.itertuples()) + ".")
+    if (d / "bd_rate.csv").is_file():
+        bd = pd.read_csv(d / "bd_rate.csv")
+        blocks["bd_rate"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n"
+                                         + table_markdown(g, bd_rate_columns([m for m in ("ssim", "psnr") if m in g]))
+                                         for split, g in bd.groupby("split", sort=False))
+    if (d / "tradeoff.csv").is_file():
+        modes = pd.read_csv(d / "tradeoff.csv")
+        blocks["tradeoff"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, TRADEOFF_COLUMNS)
+                                          for split, g in modes.groupby("split", sort=False))
+        if blocks.get("tradeoff_gap"):
+            blocks["tradeoff"] += "\n\n" + blocks["tradeoff_gap"]
+    blocks.pop("tradeoff_gap", None)
+    if (d / "speed.csv").is_file():
+        blocks["speed"] = table_markdown(pd.read_csv(d / "speed.csv", dtype={"mode": str}), SPEED_COLUMNS)
+    return blocks
+
+
+def block(text: str, name: str) -> str | None:
+    """The content of ``<!-- name:start -->`` ... ``<!-- name:end -->`` in ``text`` (None if absent)."""
+    m = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", text, re.S)
+    return m.group(1) if m else None
+
+
+def update_readme(readme: str | Path, directory: str | Path) -> list[str]:
+    """Rewrite every generated block of ``readme`` that :func:`readme_blocks` can make; returns their names."""
+    path = Path(readme)
+    text = path.read_text()
+    done = []
+    for name, content in readme_blocks(directory).items():
+        if block(text, name) is not None:
+            text = re.sub(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)",
+                          lambda m: m.group(1) + content + m.group(2), text, flags=re.S)
+            done.append(name)
+    files.write_text(path, text)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ganlib.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", help="reports/<profile>/ holding the executed notebooks")
+    parser.add_argument("--readme", metavar="README.md", help="instead of rendering, rewrite this README's generated "
+                        "blocks from the directory's files")
     args = parser.parse_args(argv)
     try:
-        print(render_dir(args.directory))
+        if args.readme:
+            print(f"{args.readme}: rewrote {', '.join(update_readme(args.readme, args.directory)) or 'nothing'}")
+        else:
+            print(render_dir(args.directory))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
