@@ -1,4 +1,5 @@
-"""Data sets: Fashion-MNIST from IDX files, or any folder of images; the one image reader.
+"""Data sets: Fashion-MNIST from IDX files, any folder of images, or coloured shapes drawn here;
+the one image reader.
 
 Images everywhere are ``uint8`` arrays of shape ``(N, H, W, C)`` with values 0..255.
 Raw data is read, never modified; prepared arrays go to ``runs/<profile>/data.npz``.
@@ -17,11 +18,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from . import files, params, paths
 
-DATASETS = ("fashion_mnist", "folder")
+DATASETS = ("fashion_mnist", "folder", "shapes")
+IMAGE_SIZES = (28, 32, 64, 128)  # as ganlib.models.IMAGE_SIZES (tests/test_data.py checks they agree)
+CHANNELS = (1, 3)
+SHAPES_IMAGES = 4096  # default number of images of the shapes data set
 SPLITS = ("seen", "unseen")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -247,7 +251,12 @@ def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: 
     if len(images) < 2:
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(images)} readable image(s) "
                          f"({', '.join(IMAGE_SUFFIXES)}); at least 2 are needed, one to train on and one held out")
-    images = np.stack(images)
+    return split(np.stack(images), unseen_fraction, seed)
+
+
+def split(images: np.ndarray, unseen_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """``{"train", "test"}``: a seeded share ``unseen_fraction`` of ``images`` held out (at least one,
+    and at least one left to train on); warns when a split has fewer than :data:`MIN_PER_SPLIT`."""
     order = np.random.default_rng(seed).permutation(len(images))
     n_test = min(max(1, round(unseen_fraction * len(images))), len(images) - 1)
     if min(n_test, len(images) - n_test) < MIN_PER_SPLIT:
@@ -257,13 +266,86 @@ def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: 
     return {"train": images[order[n_test:]], "test": images[order[:n_test]]}
 
 
+# ---------------------------------------------------------------- the shapes data set
+_SHAPE_KINDS = ("ellipse", "rectangle", "triangle", "ring")
+
+
+def draw_shape_image(rng: np.random.Generator, image_size: int) -> Image.Image:
+    """One RGB image of the shapes data set: a two-colour gradient background (random direction),
+    one to three filled shapes (ellipse, rectangle, triangle or ring) of saturated colours with a
+    dark outline, and sometimes faint diagonal stripes; drawn at twice the size and downsampled
+    (anti-aliased). Structure a GAN can learn: few shape kinds, smooth backgrounds, sharp edges."""
+    big = 2 * image_size
+    c0, c1 = rng.uniform(40, 200, 3), rng.uniform(40, 200, 3)
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[:big, :big] / (big - 1) - 0.5
+    t = np.clip(0.5 + np.cos(angle) * xx + np.sin(angle) * yy, 0, 1)[..., None]
+    canvas = (1 - t) * c0 + t * c1
+    if rng.random() < 0.3:  # faint stripes: a texture
+        period = rng.uniform(0.08, 0.2) * big
+        canvas += 18 * np.sign(np.sin(2 * np.pi * (xx + yy) * big / period))[..., None]
+    im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(im)
+    for _ in range(int(rng.integers(1, 4))):
+        kind = _SHAPE_KINDS[int(rng.integers(len(_SHAPE_KINDS)))]
+        hue = rng.permutation([rng.uniform(200, 255), rng.uniform(0, 80), rng.uniform(0, 255)])
+        fill, outline = tuple(int(v) for v in hue), tuple(int(v * 0.35) for v in hue)
+        r = rng.uniform(0.12, 0.3) * big
+        cx, cy = rng.uniform(r, big - r, 2)
+        line = max(1, big // 32)
+        if kind == "ellipse":
+            rx, ry = r, r * rng.uniform(0.6, 1.0)
+            draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=fill, outline=outline, width=line)
+        elif kind == "rectangle":
+            w, h = r, r * rng.uniform(0.5, 1.0)
+            draw.rectangle((cx - w, cy - h, cx + w, cy + h), fill=fill, outline=outline, width=line)
+        elif kind == "triangle":
+            a = rng.uniform(0, 2 * np.pi / 3)
+            points = [(cx + r * np.cos(a + k * 2 * np.pi / 3), cy + r * np.sin(a + k * 2 * np.pi / 3)) for k in range(3)]
+            draw.polygon(points, fill=fill, outline=outline, width=line)
+        else:
+            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=fill, width=max(2, int(r * 0.35)))
+    return im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+
+
+def shapes(n_images: int, image_size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """The project's own colour data set: ``n_images`` uint8 (n, S, S, C) images of coloured shapes
+    (:func:`draw_shape_image`), deterministic: image i depends only on (seed, i, image_size), so a
+    longer data set starts with the shorter one's images. ``channels`` 1 converts to grayscale."""
+    params.int_range("n_images", n_images, 2, 10**7)
+    params.choice("image_size", image_size, IMAGE_SIZES)
+    params.choice("channels", channels, CHANNELS)
+    return np.stack([prepare(draw_shape_image(np.random.default_rng([seed, i]), image_size), image_size, channels)
+                     for i in range(n_images)])
+
+
+def write_shapes(folder: str | Path, n_images: int, image_size: int, channels: int = 3, seed: int = 0) -> list[Path]:
+    """Write :func:`shapes` as ``folder/shape_00000.png``, ... (atomically, one PNG per image); a
+    folder data set or a folder to compress. Returns the paths, sorted."""
+    out = []
+    for i, image in enumerate(shapes(n_images, image_size, channels, seed)):
+        path = Path(folder) / f"shape_{i:05d}.png"
+        with files.atomic_path(path) as tmp:
+            Image.fromarray(image[..., 0] if channels == 1 else image).save(tmp, format="PNG")
+        out.append(path)
+    return out
+
+
+def load_shapes(n_images: int, image_size: int, channels: int, unseen_fraction: float, seed: int
+                ) -> dict[str, np.ndarray]:
+    """:func:`shapes` split into train and test by a seeded fraction (as a folder data set)."""
+    return split(shapes(n_images, image_size, channels, seed), unseen_fraction, seed)
+
+
 def check_params(dataset: str, data_dir: str | None, image_size: int, channels: int,
-                 seed: int, unseen_fraction: float = 0.1) -> None:
+                 seed: int, unseen_fraction: float = 0.1, n_images: int = SHAPES_IMAGES) -> None:
     params.choice("dataset", dataset, DATASETS)
-    params.choice("image_size", image_size, (28, 32, 64))
-    params.choice("channels", channels, (1, 3))
+    params.choice("image_size", image_size, IMAGE_SIZES)
+    params.choice("channels", channels, CHANNELS)
     params.int_range("seed", seed, 0, 2**32 - 1)
     params.fraction("unseen_fraction", unseen_fraction)
+    if dataset == "shapes":
+        params.int_range("n_images", n_images, 2, 10**7)
     if dataset == "fashion_mnist" and data_dir and find_idx_dir(data_dir) is None:
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it does not hold the four Fashion-MNIST IDX files")
     if dataset == "folder":
@@ -274,11 +356,13 @@ def check_params(dataset: str, data_dir: str | None, image_size: int, channels: 
 
 
 def load(dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,
-         unseen_fraction: float = 0.1) -> dict[str, np.ndarray]:
-    """Load a data set as ``{"train": (N,H,W,C), "test": (M,H,W,C)}`` uint8."""
-    check_params(dataset, data_dir, image_size, channels, seed, unseen_fraction)
+         unseen_fraction: float = 0.1, n_images: int = SHAPES_IMAGES) -> dict[str, np.ndarray]:
+    """Load a data set as ``{"train": (N,H,W,C), "test": (M,H,W,C)}`` uint8 (``n_images``: shapes only)."""
+    check_params(dataset, data_dir, image_size, channels, seed, unseen_fraction, n_images)
     if dataset == "fashion_mnist":
         return load_fashion_mnist(data_dir, image_size, channels)
+    if dataset == "shapes":
+        return load_shapes(n_images, image_size, channels, unseen_fraction, seed)
     return load_folder(data_dir, image_size, channels, unseen_fraction, seed)
 
 
@@ -306,3 +390,29 @@ def eval_images(arrays: dict[str, np.ndarray], split: str, n_images: int, seed: 
     n = min(n_images, len(pool))
     ids = np.sort(np.random.default_rng([seed, SPLITS.index(split)]).choice(len(pool), n, replace=False))
     return pool[ids], ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ganlib.data FOLDER [--n-images N] [--image-size S] [--channels C] [--seed K]``:
+    write the shapes data set as a folder of PNGs (a folder data set, or images to compress)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m ganlib.data", description=main.__doc__.split(":", 1)[1].strip())
+    p.add_argument("folder")
+    p.add_argument("--n-images", type=int, default=SHAPES_IMAGES)
+    p.add_argument("--image-size", type=int, default=64, choices=IMAGE_SIZES)
+    p.add_argument("--channels", type=int, default=3, choices=CHANNELS)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        written = write_shapes(args.folder, args.n_images, args.image_size, args.channels, args.seed)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} images of {args.image_size}x{args.image_size}x{args.channels} to {args.folder}",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

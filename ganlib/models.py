@@ -1,4 +1,8 @@
-"""DCGAN-family generator, discriminator and encoder for square images of side 28, 32 or 64.
+"""DCGAN-family generator, discriminator and encoder for square images of side 28, 32, 64 or 128.
+
+One more stride-2 block per doubling of the side: 28 px grows from 7 x 7 (two blocks), 32, 64
+and 128 px from 4 x 4 (three, four and five blocks); the widest layer has ``width * 2**(n_up - 1)``
+channels.
 
 Images are float tensors ``(B, C, S, S)`` in [-1, 1]; latents are ``(B, latent_dim)``
 drawn from N(0, I) in training.
@@ -12,7 +16,8 @@ from torch import nn
 
 from . import params
 
-IMAGE_SIZES = (28, 32, 64)
+IMAGE_SIZES = (28, 32, 64, 128)  # the sides the family supports; GanConfig refuses others
+CHANNELS = (1, 3)
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class GanConfig:
         params.int_range("latent_dim", self.latent_dim, 1, 4096)
         params.int_range("width", self.width, 1, 4096)
         params.choice("image_size", self.image_size, IMAGE_SIZES)
-        params.choice("channels", self.channels, (1, 3))
+        params.choice("channels", self.channels, CHANNELS)
 
     @property
     def base(self) -> int:

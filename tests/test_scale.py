@@ -1,0 +1,86 @@
+"""Bigger, colour images (issue 10): the model family at 64 and 128 px, the shapes data set the
+project draws itself, and the profiles that use them (smoke64, gpu)."""
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ganlib import data, models, paths, pipeline, train
+from ganlib.models import Discriminator, Encoder, GanConfig, Generator
+
+
+@pytest.mark.parametrize("size,blocks", [(28, 2), (32, 3), (64, 4), (128, 5)])
+def test_one_more_upsampling_block_per_doubling(size, blocks):
+    cfg = GanConfig(latent_dim=6, width=2, image_size=size, channels=3)
+    G, D, E = Generator(cfg), Discriminator(cfg), Encoder(cfg)
+    assert cfg.n_up == blocks
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules()) == blocks
+    with torch.no_grad():
+        x = G(torch.randn(2, 6))
+        assert x.shape == (2, 3, size, size)
+        assert D(x).shape == (2,) and E(x).shape == (2, 6)
+
+
+@pytest.mark.parametrize("field,value,allowed", [("image_size", 96, "28, 32, 64, 128"), ("image_size", 256, "128"),
+                                                 ("channels", 4, "1, 3")])
+def test_sizes_are_validated_naming_the_parameter_and_allowed_values(field, value, allowed):
+    with pytest.raises(ValueError, match=f"{field}={value}.*choose one of: .*{allowed}"):
+        GanConfig(**{field: value})
+    if field == "image_size":
+        with pytest.raises(ValueError, match=f"image_size={value}.*{allowed}"):
+            data.check_params("shapes", None, value, 3, 0)
+
+
+def test_data_and_models_allow_the_same_sizes():
+    assert data.IMAGE_SIZES == models.IMAGE_SIZES and data.CHANNELS == models.CHANNELS
+
+
+def test_the_28px_generator_is_unchanged():
+    """The default family at 28 px trains to the weights it trained to before issue 10 (fingerprints
+    and losses recorded from the code before the change, on this project's 2-core x86_64 machine)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:28, :28]
+    out = []
+    for _ in range(8):
+        cy, cx, r = rng.uniform(8, 20), rng.uniform(8, 20), rng.uniform(4, 9)
+        img = 220 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)) + rng.normal(0, 4, (28, 28))
+        out.append(np.clip(img, 0, 255).astype(np.uint8)[..., None])
+    G, hist = train.train_gan(np.stack(out), GanConfig(latent_dim=8, width=4), steps=5, batch_size=4, lr=2e-4, seed=3,
+                              n_snapshots=0, progress=False)
+    assert hist["d_loss"] == pytest.approx([1.36757493, 1.33425063, 1.35145163, 1.27787578, 1.27775883], abs=1e-6)
+    assert hist["g_loss"] == pytest.approx([0.70120346, 0.69955253, 0.69902181, 0.69804120, 0.69523096], abs=1e-6)
+    assert train.fingerprint(G).hex() == "aeaf0eaa"
+    col = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    G, hist = train.train_gan(col, GanConfig(latent_dim=8, width=2, image_size=64, channels=3), steps=3, batch_size=4,
+                              lr=2e-4, seed=3, n_snapshots=0, progress=False)
+    assert train.fingerprint(G).hex() == "395f098b"
+
+
+def test_shapes_are_deterministic_coloured_and_varied():
+    a = data.shapes(12, 64, 3, seed=0)
+    assert a.shape == (12, 64, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a[:5], data.shapes(5, 64, 3, seed=0))  # image i depends on (seed, i) only
+    assert not np.array_equal(a, data.shapes(12, 64, 3, seed=1))
+    assert len({im.tobytes() for im in a}) == 12
+    assert np.abs(a[..., 0].astype(int) - a[..., 1]).mean() > 10  # colour, not grey
+    assert data.shapes(3, 28, 1, seed=0).shape == (3, 28, 28, 1)
+    assert data.shapes(2, 128, 3, seed=0).shape == (2, 128, 128, 3)
+
+
+def test_shapes_data_set_and_folder(tmp_path):
+    arrays = data.load("shapes", None, 32, 3, seed=2, unseen_fraction=0.25, n_images=16)
+    assert arrays["train"].shape == (12, 32, 32, 3) and arrays["test"].shape == (4, 32, 32, 3)
+    written = data.write_shapes(tmp_path / "shapes", 6, 64, 3, seed=0)
+    assert [p.name for p in written] == [f"shape_{i:05d}.png" for i in range(6)]
+    folder = data.load("folder", str(tmp_path / "shapes"), 64, 3, seed=0, unseen_fraction=0.5)
+    assert sorted(im.tobytes() for im in np.concatenate([folder["train"], folder["test"]])) == sorted(
+        im.tobytes() for im in data.shapes(6, 64, 3, seed=0))  # PNG is lossless
+    assert data.main([str(tmp_path / "cli"), "--n-images", "3", "--image-size", "28", "--channels", "1"]) == 0
+    assert len(list((tmp_path / "cli").glob("*.png"))) == 3
+    with pytest.raises(ValueError, match="n_images=1"):
+        data.check_params("shapes", None, 64, 3, 0, n_images=1)
+
+
+def test_smoke64_profile_is_64px_colour_shapes():
+    sections = pipeline.load_profile("smoke64")
+    assert (sections["data"]["dataset"], sections["data"]["image_size"], sections["data"]["channels"]) == ("shapes", 64, 3)
