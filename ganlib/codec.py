@@ -52,7 +52,15 @@ one (the encoder writes range coding only when it is shorter; on a tie it writes
 file is longer than ``7 + ceil(latent_dim * bits / 8)`` bytes. The CRC and the length tell
 where the payload ends.
 
-What each part guards against. There is no magic byte (version 1 had one): a file that is not
+Why this coder, measured on the default run (64-dimensional latents of unseen images, 4 to 8
+bits): constriction's stream coders emit whole 32-bit words; whole words cost the range coder
+(``queue.RangeEncoder``) 2.3 bytes per file above the symbols' information content and the ANS
+coder (``stack.AnsCoder``) 3.6. Cut to the shortest prefix that still decodes (missing bytes
+read as zeros), the range coder's stream is 0.3 bytes above the information content, the ANS
+coder's (cut at its last-decoded end) 2.4: ANS carries its initial state.
+
+What each part guards against. There is no magic byte (version 1 had one, to tell a latent file
+from any other file before anything else is read): a file that is not
 a latent file fails the CRC (chance 2**-16 of passing), then must carry version 2 in its top
 three bits (1 in 8), then the fingerprint of the decoder's model (2**-32), then a payload of a
 length this model allows: a foreign file is refused cleanly, one line, with no payload decoded.
