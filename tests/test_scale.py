@@ -84,3 +84,29 @@ def test_shapes_data_set_and_folder(tmp_path):
 def test_smoke64_profile_is_64px_colour_shapes():
     sections = pipeline.load_profile("smoke64")
     assert (sections["data"]["dataset"], sections["data"]["image_size"], sections["data"]["channels"]) == ("shapes", 64, 3)
+
+
+def test_gpu_profile_model_shapes_train_a_few_steps_on_the_cpu():
+    """params/gpu.yaml's model, at its image size and channels, through the training loop (2 steps,
+    batch 2) and the encoder: the code path the GPU runs, on the CPU in float32."""
+    sections = pipeline.load_profile("gpu")
+    d, t = sections["data"], sections["train"]
+    cfg = GanConfig(latent_dim=t["latent_dim"], width=t["width"], image_size=d["image_size"], channels=d["channels"])
+    assert (cfg.image_size, cfg.channels) in ((64, 3), (128, 3)) and t["batch_size"] >= 64
+    images = data.shapes(4, cfg.image_size, cfg.channels, seed=0)
+    G, hist = train.train_gan(images, cfg, steps=2, batch_size=2, lr=t["lr"], seed=0, n_snapshots=1, progress=False)
+    assert len(hist["d_loss"]) == 2 and np.isfinite(hist["d_loss"] + hist["g_loss"]).all()
+    assert hist["snapshots"][0][1].shape == (16, cfg.image_size, cfg.image_size, 3)
+    assert sum(p.numel() for p in G.parameters()) > 3_000_000
+    with torch.no_grad():
+        assert Encoder(cfg)(G(torch.randn(2, cfg.latent_dim))).shape == (2, cfg.latent_dim)
+    assert train.mixed_precision_dtype(torch.device("cpu")) is None  # the CPU trains in float32
+
+
+def test_training_history_round_trip(tmp_path):
+    hist = {"d_loss": [1.0, 0.5], "g_loss": [0.7, 0.8], "snapshots": [(2, np.zeros((16, 28, 28, 1), np.uint8))],
+            "seconds": 1.5}
+    train.save_history(tmp_path, hist)
+    back = train.load_history(tmp_path)
+    assert back["d_loss"] == hist["d_loss"] and back["g_loss"] == hist["g_loss"] and back["processes"] == 1
+    assert [s for s, _ in back["snapshots"]] == [2] and back["snapshots"][0][1].shape == (16, 28, 28, 1)
