@@ -36,15 +36,18 @@ stderr, ``error: <file>: <what is wrong>``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
-from . import codec, data, files, metrics, params, paths, runtime
+from . import codec, data, distributed, files, metrics, params, paths, runtime
 from . import encoder as encoders
 from . import prior as priors
 from .invert import LOSSES, GanCodec, InversionConfig
@@ -90,6 +93,13 @@ def describe(exc: BaseException) -> str:
 class Job:
     src: Path
     dst: Path
+    key: str = ""  # the input's path relative to its folder (its name for a file given alone): seeds its random starts
+
+
+def file_seed(seed: int, key: str) -> int:
+    """The seed of one file's random starts: from ``--seed`` and the file's relative path, so a file
+    gets the same starts whichever batch, process or resumed run compresses it."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") >> 1
 
 
 def _is_dir(path: Path) -> bool:
@@ -145,7 +155,7 @@ def plan(inputs: list[str], output: str, suffixes: tuple[str, ...], out_suffix: 
     if not batch:
         src = sources[0]
         into = _is_dir(out) or output.endswith(("/", os.sep))
-        jobs.append(Job(src, out / (src.stem + out_suffix) if into else out))
+        jobs.append(Job(src, out / (src.stem + out_suffix) if into else out, src.name))
     else:
         if _exists(out) and not _is_dir(out):
             raise UsageError(f"{out}: is not a directory; with several inputs or a folder, -o names a directory")
@@ -154,9 +164,10 @@ def plan(inputs: list[str], output: str, suffixes: tuple[str, ...], out_suffix: 
                 found = data.image_files(src, suffixes, exclude=out)
                 if not found:
                     say(f"warning: {src}: holds no {what} ({', '.join(suffixes)})")
-                jobs += [Job(f, out / f.relative_to(src).with_suffix(out_suffix)) for f in found]
+                jobs += [Job(f, out / f.relative_to(src).with_suffix(out_suffix), f.relative_to(src).as_posix())
+                         for f in found]
             else:
-                jobs.append(Job(src, out / (src.stem + out_suffix)))
+                jobs.append(Job(src, out / (src.stem + out_suffix), src.name))
         if not jobs:
             raise UsageError(f"no {what} to do in {', '.join(inputs)}")
     identities = {_identity(job.src) for job in jobs}
@@ -260,28 +271,48 @@ def inversion_config(args, encoder, prior: codec.LatentModel | None = None) -> I
 
 # ---------------------------------------------------------------- compress
 def compress(args) -> int:
+    """Compress one image, several or a folder. Under torchrun with several processes (a folder or
+    several files), each process takes every n-th file of the sorted list (:func:`ganlib.distributed.shard`),
+    skips those whose output exists, and rank 0 shows the progress and the summary for all."""
     params.int_range("--batch", args.batch, 1, 4096)
     params.int_range("--bits", args.bits, 1, 16)
     jobs, batch = plan(args.inputs, args.output, data.IMAGE_SUFFIXES, LATENT_SUFFIX, "images")
+    if not batch and not distributed.is_main():
+        return EXIT_OK  # one file: rank 0's
     G, E = load_model(args, args.init)
-    prior = load_prior(args, G, warn=True)
+    prior = load_prior(args, G, warn=distributed.is_main())
     config = inversion_config(args, E, prior)
     cfg = G.config
-    runtime.setup(args.seed)
+    several = batch and distributed.init(timeout_s=7 * 24 * 3600)  # early ranks wait for the last at the end
+    runtime.setup(args.seed, threads=max(1, 2 // distributed.local_world_size()) if several else 2)
     gan = GanCodec(G, args.bits, config, encoder=E, progress=not batch, prior=prior)
+    seeds = (lambda chunk: [file_seed(args.seed, j.key) for j in chunk]) if config.init == "random" else (lambda chunk: None)  # noqa: E731
     if not batch:
         job = jobs[0]
         image = read_image(job.src, cfg.image_size, cfg.channels, args.resize)
-        blob = gan.encode(image)
+        blob = gan.encode_batch(image[None], seeds(jobs))[0]
         write_output(job.dst, blob)
         decoded = gan.decode(job.dst.read_bytes())
         say(f"wrote {job.dst}: {len(blob)} bytes ({metrics.bpp(len(blob), image.shape):.3f} bpp), "
             f"SSIM {metrics.ssim(image, decoded):.4f}, PSNR {metrics.psnr(image, decoded):.2f} dB "
             f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps)")
         return EXIT_OK
-    todo, skipped = pending(jobs, batch, args.overwrite)
+    try:
+        return _compress_batch(args, gan, jobs, several, seeds, config)
+    finally:
+        distributed.destroy()
+
+
+def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, config: InversionConfig) -> int:
+    cfg = gan.G.config
+    mine = distributed.shard(jobs) if several else jobs
+    todo, skipped = pending(mine, True, args.overwrite)
+    own = set(mine)
+    others = [j for j in pending(jobs, True, args.overwrite)[0] if j not in own] if several and distributed.is_main() else []
+    total = int(distributed.total(len(todo)))
     status, written, sizes, ssims = EXIT_OK, 0, [], []
-    bar = runtime.progress(None, desc="compress", total=len(todo), unit="image")
+    bar = runtime.progress(None, desc="compress", total=total, unit="image", disable=not distributed.is_main())
+    start = last_poll = time.perf_counter()
     try:
         for chunk in chunks(todo, args.batch):
             ready, images = [], []
@@ -294,7 +325,7 @@ def compress(args) -> int:
                     status = max(status, EXIT_USAGE)
             if images:
                 images = np.stack(images)
-                blobs = gan.encode_batch(images)
+                blobs = gan.encode_batch(images, seeds(ready))
                 decoded = gan.decode_batch(blobs)
                 for job, blob, image, back in zip(ready, blobs, images, decoded):
                     try:
@@ -307,13 +338,31 @@ def compress(args) -> int:
                     sizes.append(len(blob))
                     ssims.append(metrics.ssim(image, back))
             bar.update(len(chunk))
+            if others and time.perf_counter() - last_poll > 2:  # rank 0 counts the other ranks' files done
+                remaining = [j for j in others if not j.dst.exists()]
+                bar.update(len(others) - len(remaining))
+                others = remaining
+                last_poll = time.perf_counter()
     finally:
         bar.close()
     failed = len(todo) - written
-    mean = f" (mean {np.mean(sizes):.1f} bytes, SSIM {np.mean(ssims):.4f})" if sizes else ""
+    if several:
+        sums = distributed.mean(torch.tensor([written, skipped, failed, sum(sizes), sum(ssims), status],
+                                             dtype=torch.float64)) * distributed.world_size()
+        status = int(distributed.maximum(status))
+        written, skipped, failed = (int(round(v)) for v in sums[:3].tolist())
+        size_mean, ssim_mean = (sums[3] / written, sums[4] / written) if written else (0.0, 0.0)
+    else:
+        size_mean, ssim_mean = (float(np.mean(sizes)), float(np.mean(ssims))) if sizes else (0.0, 0.0)
+    seconds = time.perf_counter() - start
+    if not distributed.is_main():
+        return status
+    mean = f" (mean {size_mean:.1f} bytes, SSIM {ssim_mean:.4f})" if written else ""
+    procs = f" in {distributed.world_size()} processes" if several else ""
     say(f"wrote {written} latent file{'s' * (written != 1)} to {args.output}{mean}; "
         f"skipped {skipped} that exist{'ed' if skipped == 1 else ''}; {failed} failed "
-        f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps)")
+        f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps; "
+        f"{seconds:.1f} s, {written / seconds if seconds > 0 else 0:.2f} images/s{procs})")
     return status
 
 
@@ -338,8 +387,12 @@ def checked_latent(gan: GanCodec, path: Path) -> bytes:
 
 
 def decompress(args) -> int:
+    """Decompress latent files (one generator pass per batch, on the CPU). Under torchrun, rank 0
+    alone does it (decoding is fast; the other processes exit with status 0)."""
     params.int_range("--batch", args.batch, 1, 4096)
     jobs, batch = plan(args.inputs, args.output, (LATENT_SUFFIX,), IMAGE_SUFFIX, "latent files")
+    if not distributed.is_main():
+        return EXIT_OK
     G, _ = load_model(args, "random")
     prior = load_prior(args, G, warn=False)
     runtime.setup(0)

@@ -125,6 +125,15 @@ def total(value: float) -> float:
     return float(t.item())
 
 
+def maximum(value: float) -> float:
+    """The largest value of a number over all processes."""
+    if not active():
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 # ---------------------------------------------------------------- batch norm over all processes
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are those of the *global* batch (all processes), on any
@@ -160,8 +169,12 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
 def sync_batchnorm(module: nn.Module) -> nn.Module:
     """``module`` with every BatchNorm1d/2d computing global-batch statistics: ``nn.SyncBatchNorm``
     on CUDA, :class:`SyncBatchNorm` elsewhere. Parameters and buffers are the same tensors."""
-    if next(module.parameters()).is_cuda:
+    if any(p.is_cuda for p in module.parameters()):
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _swap_batchnorm(module)
+
+
+def _swap_batchnorm(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
         if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
             new = SyncBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
@@ -171,7 +184,7 @@ def sync_batchnorm(module: nn.Module) -> nn.Module:
             new.num_batches_tracked = child.num_batches_tracked
             setattr(module, name, new)
         else:
-            sync_batchnorm(child)
+            _swap_batchnorm(child)
     return module
 
 

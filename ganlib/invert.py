@@ -138,15 +138,23 @@ def _frozen(module: torch.nn.Module, device) -> torch.nn.Module:
     return module
 
 
-def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, encoder: Encoder | None = None
-                 ) -> torch.Tensor:
+def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, encoder: Encoder | None = None,
+                 seeds: list[int] | None = None) -> torch.Tensor:
     """Initial latents (B * restarts, latent_dim), restart-major, inside [-z_range, z_range]:
-    the encoder's guess E(x) (``init="encoder"``) or seeded N(0, I) draws."""
+    the encoder's guess E(x) (``init="encoder"``) or seeded N(0, I) draws: one generator seeded
+    with ``config.seed`` for the whole batch, or with ``seeds`` (one per image) image i's starts
+    drawn from ``seeds[i]`` alone, so they do not depend on which batch the image is in."""
     if config.init == "encoder":
         if encoder is None:
             raise ValueError("init='encoder' needs an encoder (train one with make encoder), or use init='random'")
         with torch.no_grad():
             return encoder(targets).clamp(-config.z_range, config.z_range)
+    if seeds is not None:
+        if len(seeds) != targets.shape[0]:
+            raise ValueError(f"seeds: {len(seeds)} given for {targets.shape[0]} images; give one per image")
+        z = torch.stack([torch.randn(config.restarts, G.config.latent_dim, generator=torch.Generator().manual_seed(int(s)))
+                         for s in seeds], 1).reshape(-1, G.config.latent_dim)  # restart-major
+        return z.clamp_(-config.z_range, config.z_range).to(targets.device)
     gen = torch.Generator().manual_seed(config.seed)
     z = torch.randn(targets.shape[0] * config.restarts, G.config.latent_dim, generator=gen)
     return z.clamp_(-config.z_range, config.z_range).to(targets.device)
@@ -154,21 +162,22 @@ def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, e
 
 def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = InversionConfig(),
            encoder: Encoder | None = None, snapshot_at: tuple[int, ...] = (), progress: bool = True,
-           device=None, prior: codec.LatentModel | None = None) -> Inversion:
+           device=None, prior: codec.LatentModel | None = None, seeds: list[int] | None = None) -> Inversion:
     """Find z minimising ``config.loss(G(z), target)`` for every target (B, C, H, W) in [-1, 1] at
     once: Adam with a cosine-decayed lr, z projected onto [-z_range, z_range], from the start
     points of :func:`start_points`. With R > 1 random restarts, all R starts per image run for
     the first tenth of the steps and the best one per image goes on. ``G`` and ``encoder`` are
     left as they were (the search runs on frozen copies). With ``config.rate_lambda`` > 0 the
     loss adds ``rate_lambda`` times z's code length in bits under ``prior`` (default: the unit
-    prior), from its continuous density (:func:`ganlib.prior.rate_bits`)."""
+    prior), from its continuous density (:func:`ganlib.prior.rate_bits`). ``seeds``: one per
+    target, for random starts per image (:func:`start_points`)."""
     objective = _objective(G, config.loss, config.rate_lambda, prior, config.z_range, None)
     device = device or runtime.device()
     G = _frozen(G, device)
     targets = targets.to(device)
     encoder = _frozen(encoder, device) if encoder is not None else None
     b, d, steps, restarts, lr = targets.shape[0], G.config.latent_dim, config.steps, config.restarts, config.lr
-    z = start_points(G, targets, config, encoder).requires_grad_()
+    z = start_points(G, targets, config, encoder, seeds).requires_grad_()
     tgt = targets.repeat(restarts, 1, 1, 1)
     opt = torch.optim.Adam([z], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr * 0.02)
@@ -305,10 +314,12 @@ class GanCodec(codec.Codec):
             raise ValueError(f"images must be {self.shape} (H, W, C) for this generator; got {images.shape[1:]}")
         return runtime.to_tensor(images)
 
-    def search(self, images: np.ndarray, snapshot_at: tuple[int, ...] = ()) -> Inversion:
-        """The latent search for uint8 images (B, H, W, C), on the GPU when there is one."""
+    def search(self, images: np.ndarray, snapshot_at: tuple[int, ...] = (), seeds: list[int] | None = None
+               ) -> Inversion:
+        """The latent search for uint8 images (B, H, W, C), on the GPU when there is one; ``seeds``:
+        random starts per image (:func:`start_points`) instead of per batch."""
         return invert(self.G, self.targets(images), self.config, self.encoder, snapshot_at, self.progress,
-                      prior=self.model)
+                      prior=self.model, seeds=seeds)
 
     def refined_symbols(self, images: np.ndarray, inv: Inversion, bits: int) -> np.ndarray:
         """Quantize the search's latents at ``bits`` with refinement: int64 (B, latent_dim)."""
@@ -318,14 +329,15 @@ class GanCodec(codec.Codec):
         return refine(self.G, self.targets(images), inv.z, self.config.loss, bits, self.config.z_range,
                       self.config.refine_steps, lr, rate_lambda=self.config.rate_lambda, prior=self.model)[0]
 
-    def encode_depths(self, images: np.ndarray, depths) -> dict[int, list[bytes]]:
+    def encode_depths(self, images: np.ndarray, depths, seeds: list[int] | None = None) -> dict[int, list[bytes]]:
         """uint8 (B, H, W, C) -> {bits: one file per image}, one search shared by every bit depth."""
-        inv = self.search(images)
+        inv = self.search(images, seeds=seeds)
         return {b: [self.pack(s, b) for s in self.refined_symbols(images, inv, b)] for b in check_bits(depths)}
 
-    def encode_batch(self, images: np.ndarray) -> list[bytes]:
-        """uint8 (B, H, W, C) -> one latent file per image at the codec's bit depth."""
-        return self.encode_depths(images, self.param)[self.param]
+    def encode_batch(self, images: np.ndarray, seeds: list[int] | None = None) -> list[bytes]:
+        """uint8 (B, H, W, C) -> one latent file per image at the codec's bit depth (``seeds``: random
+        starts per image, see :func:`start_points`)."""
+        return self.encode_depths(images, self.param, seeds)[self.param]
 
     def encode(self, image: np.ndarray) -> bytes:
         return self.encode_batch(image[None])[0]

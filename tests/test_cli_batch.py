@@ -176,11 +176,11 @@ def test_batch_output_must_be_a_directory_and_names_must_not_collide(run, photos
 def test_interrupt_in_process_leaves_nothing_partial(run, photos, tmp_path, monkeypatch, capsys):
     calls = []
 
-    def interrupted(self, images):
+    def interrupted(self, images, *args):
         calls.append(len(images))
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, images)
+        return original(self, images, *args)
 
     original = GanCodec.encode_batch
     monkeypatch.setattr(GanCodec, "encode_batch", interrupted)
