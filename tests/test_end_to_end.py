@@ -101,12 +101,20 @@ def test_single_stage_from_the_notebooks_directory(smoke, tmp_path):
     assert "loss='foo' is not allowed; choose one of: mse, l1, ssim, msssim" in bad.stderr + bad.stdout
 
 
-def test_speed_benchmark_times_every_codec(smoke):
-    _, env = smoke
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2"], env=env,
-                          capture_output=True, text=True, timeout=300)
+def test_speed_benchmark_times_every_codec_and_gan_mode(smoke):
+    work, env = smoke
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2", "--one", "1"],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    for codec in ["png", "jpeg1", "webp0", "j2k20", "avif0", "kmeans4", "factorized0.01", "hyperprior0.01",
-                  "gan8, batch of 2", "gan8, one image"]:  # a row each: name, then encode ms, decode ms and bytes
-        assert re.search(rf"^ *{re.escape(codec)} +[\d.]+ +[\d.]+ +[\d.]+$", done.stdout, re.M), done.stdout
+    speed = pd.read_csv(work / "reports/smoke/speed.csv", dtype={"mode": str}, keep_default_na=False)
+    assert list(speed.columns) == ["codec", "mode", "batch", "n_images", "encode_ms_per_image", "decode_ms_per_image",
+                                   "bpp", "ssim"]
+    rows = set(zip(speed.codec, speed["mode"], speed.batch))
+    assert {("png", "", 1), ("jpeg", "1", 1), ("webp", "0", 1), ("j2k", "20", 1), ("avif", "0", 1), ("kmeans", "4", 1),
+            ("factorized", "0.01", 1), ("hyperprior", "0.01", 1), ("gan", "search", 2), ("gan", "search", 1),
+            ("gan", "hybrid", 2), ("gan", "hybrid", 1), ("gan", "encoder", 2)} <= rows
+    assert ("gan", "decode") in {(c, m) for c, m, _ in rows}
+    timed = speed[speed["mode"] != "decode"]
+    assert (pd.to_numeric(timed.encode_ms_per_image) > 0).all() and (speed.decode_ms_per_image > 0).all()
+    assert speed.ssim.between(-1, 1).all() and (speed.bpp > 0).all()
     assert "peak resident memory" in done.stdout
