@@ -31,7 +31,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib import data, encoder, files, invert, metrics, params, paths, pipeline, prior, runtime, schemes, tradeoff, train
+from ganlib import (
+    data,
+    encoder,
+    files,
+    invert,
+    metrics,
+    params,
+    paths,
+    pipeline,
+    prior,
+    runtime,
+    schemes,
+    tradeoff,
+    train,
+)
 
 CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]  # one setting each
 DECODE_FILES = 1024  # files decoded by the batched-decoding row
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         E = encoder.load_encoder(run, G)
         arrays = data.load_prepared(args.profile)
         if E is None:
-            raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: make encoder PROFILE={args.profile}")
+            raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: "
+                                    f"make encoder PROFILE={args.profile}")
         P = prior.load(run, G)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

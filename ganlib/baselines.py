@@ -233,7 +233,8 @@ def codec(name: str, param: int | None = None, channels: int = 1) -> Codec:
     else:
         what, low, high = PARAMS[name]
         if isinstance(param, bool) or not isinstance(param, int) or not low <= param <= high:
-            raise ValueError(f"{name} parameter={param!r} is not allowed; its {what} must be an integer from {low} to {high}")
+            raise ValueError(f"{name} parameter={param!r} is not allowed; its {what} must be an integer "
+                             f"from {low} to {high}")
     return CODECS[name](param, channels=channels)
 
 

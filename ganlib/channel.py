@@ -6,7 +6,7 @@ gracefully under bit errors where variable-length codes collapse. Headers are le
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -159,8 +159,8 @@ def dequantize(symbols: np.ndarray, bits: int, z_range: float) -> np.ndarray:
 
 
 def check_range(z_range: float) -> None:
-    units = z_range * RANGE_UNIT
-    if isinstance(z_range, bool) or not isinstance(z_range, (int, float)) or units != round(units) or not 1 <= units <= 255:
+    number = isinstance(z_range, (int, float)) and not isinstance(z_range, bool)
+    if not number or (units := z_range * RANGE_UNIT) != round(units) or not 1 <= units <= 255:
         raise ValueError(f"z_range={z_range!r} is not allowed; it must be a multiple of 1/16 from 0.0625 to 15.9375")
 
 
@@ -194,7 +194,7 @@ class LatentModel:
         return len(self.mean)
 
     @classmethod
-    def create(cls, generator_fingerprint: bytes, shape, z_range: float, mean, std) -> "LatentModel":
+    def create(cls, generator_fingerprint: bytes, shape, z_range: float, mean, std) -> LatentModel:
         """Validate and fingerprint a model. ``ValueError`` naming what is not allowed."""
         if len(bytes(generator_fingerprint)) != 4:
             raise ValueError("generator_fingerprint must be 4 bytes")
@@ -263,7 +263,8 @@ def _pack_raw(symbols: np.ndarray, bits: int) -> bytes:
 def _unpack_raw(payload: bytes, bits: int, n: int) -> np.ndarray:
     """The inverse of :func:`_pack_raw`, linear in the payload's length."""
     if len(payload) != raw_payload_bytes(n, bits):
-        raise CodecError(f"payload is {len(payload)} bytes; {n} symbols of {bits} bits need {raw_payload_bytes(n, bits)}")
+        raise CodecError(f"payload is {len(payload)} bytes; {n} symbols of {bits} bits need "
+                         f"{raw_payload_bytes(n, bits)}")
     bitmap = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))[:n * bits].reshape(n, bits)
     return bitmap.astype(np.int64) @ (np.int64(1) << np.arange(bits - 1, -1, -1, dtype=np.int64))
 
@@ -348,7 +349,8 @@ def resolve(fingerprint: bytes, model=None) -> LatentModel:
     fingerprint = bytes(fingerprint)
     if isinstance(model, LatentModel):
         if model.fingerprint != fingerprint:
-            raise CodecError(f"file was made for model {fingerprint.hex()}, not for this one ({model.fingerprint.hex()})")
+            raise CodecError(f"file was made for model {fingerprint.hex()}, not for this one "
+                             f"({model.fingerprint.hex()})")
         return model
     found = model.get(fingerprint) if isinstance(model, Mapping) else registered(fingerprint)
     if found is None:

@@ -77,7 +77,8 @@ def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_s
     start = time.perf_counter()
     for step in runtime.progress(range(steps), desc="train encoder", disable=not progress):
         if step < synthetic_steps:
-            z = (synthetic_std * torch.randn(batch_size, G.config.latent_dim, generator=gen)).clamp(-z_range, z_range).to(dev)
+            z = synthetic_std * torch.randn(batch_size, G.config.latent_dim, generator=gen)
+            z = z.clamp(-z_range, z_range).to(dev)
             with torch.no_grad():
                 x = G(z)
             z_hat = E(x)

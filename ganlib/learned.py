@@ -94,7 +94,7 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     for _ in runtime.progress(range(steps), desc=desc, disable=not progress):
         x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
         out = model(x)
-        bpp = sum(torch.log(l).sum() for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
+        bpp = sum(torch.log(p).sum() for p in out["likelihoods"].values()) / (-math.log(2) * pixels)
         mse = torch.mean((_crop(out["x_hat"], *images.shape[1:3]) - _crop(x, *images.shape[1:3])) ** 2)
         loss = lam * 255**2 * mse + bpp
         opt.zero_grad(set_to_none=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -43,7 +43,7 @@ def notebook(stage: str) -> Path:
     return paths.project_root() / "notebooks" / f"{NOTEBOOKS['invert' if stage.startswith('invert_') else stage]}.ipynb"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _parameters(path: Path, mtime: float) -> tuple[str, ...]:
     nb = json.loads(path.read_text())
     for cell in nb.get("cells", []):

@@ -6,7 +6,7 @@ functions return the figure and draw a title on it; the notebooks add a caption.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -267,8 +267,9 @@ def quality_speed(modes: pd.DataFrame, title: str, quality: Sequence[str] = ("ss
                         label=f"{kind}, {split} images", **st)
                 if split == splits[0]:
                     for r in k.itertuples():
-                        ax.annotate(r.label.replace("encoder + ", "+").replace("search ", ""), (r.encode_ms, getattr(r, metric)),
-                                    xytext=(5, -11), textcoords="offset points", fontsize=8.5, color=st["color"])
+                        short = r.label.replace("encoder + ", "+").replace("search ", "")
+                        ax.annotate(short, (r.encode_ms, getattr(r, metric)), xytext=(5, -11),
+                                    textcoords="offset points", fontsize=8.5, color=st["color"])
         _log_rate_axis(ax, "encode time per image, ms (log scale)")
         ax.set_ylabel(f"mean {analysis.QUALITY.get(metric, metric)}")
         sns.despine(ax=ax)

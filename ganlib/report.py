@@ -23,8 +23,8 @@ import json
 import math
 import re
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import nbformat
 from jinja2 import DictLoader
@@ -519,8 +519,8 @@ def update_readme(readme: str | Path, directory: str | Path) -> list[str]:
     done = []
     for name, content in readme_blocks(directory).items():
         if block(text, name) is not None:
-            text = re.sub(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)",
-                          lambda m: m.group(1) + content + m.group(2), text, flags=re.S)
+            start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
+            text = text[:text.index(start) + len(start)] + content + text[text.index(end):]
             done.append(name)
     files.write_text(path, text)
     return done

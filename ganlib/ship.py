@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import encoder, files, paths, pipeline, prior, train, tradeoff
+from . import encoder, files, paths, pipeline, prior, tradeoff, train
 
 SHIPPED = (train.CONFIG, train.WEIGHTS, prior.FILE, encoder.CONFIG, encoder.WEIGHTS)  # weights last
 
@@ -39,19 +39,21 @@ def card(profile: str, run: Path, report: Path) -> str:
     """The model card (Markdown) of a run."""
     gen, enc = (json.loads((run / name).read_text()) for name in (train.CONFIG, encoder.CONFIG))
     data = pipeline.stage_params(profile, "data")
+    size = gen["config"]["image_size"]
     lines = [
         f"# Shipped model: profile `{profile}`", "",
         "The generator G, the encoder E and the latent prior that `python -m ganlib compress` and `decompress` "
         "use when no `--run` is given. Written by `make models` (`python -m ganlib.ship`) from "
         f"`runs/{profile}/` at commit {commit()}; the numbers below come from that run's report.", "",
         "| | |", "|---|---|",
-        f"| data | {data.get('dataset', 'fashion_mnist')}, {gen['config']['image_size']} x {gen['config']['image_size']}"
-        f" x {gen['config']['channels']}, training split only |",
+        f"| data | {data.get('dataset', 'fashion_mnist')}, {size} x {size} x {gen['config']['channels']}, "
+        "training split only |",
         f"| generator | DCGAN, latent_dim {gen['config']['latent_dim']}, width {gen['config']['width']}, "
         f"{gen.get('generator_parameters', 0):,} parameters, fingerprint `{gen['fingerprint']}` |",
         f"| GAN training | {gen.get('steps')} steps, batch {gen.get('batch_size')}, lr {gen.get('lr')}, seed "
         f"{gen.get('seed')}, {gen.get('seconds')} s on the machine of the report |",
-        f"| encoder | {enc.get('encoder_parameters', 0):,} parameters; {enc.get('synthetic_steps')} steps on G's samples "
+        f"| encoder | {enc.get('encoder_parameters', 0):,} parameters; {enc.get('synthetic_steps')} steps on G's "
+        "samples "
         f"+ {enc.get('real_steps')} on training images, batch {enc.get('batch_size')}, lr {enc.get('lr')}, seed "
         f"{enc.get('seed')}, {enc.get('seconds')} s |",
         f"| prior | `{prior.FILE}`: per-dimension density of inverted training latents |", ""]

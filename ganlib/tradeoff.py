@@ -110,7 +110,8 @@ def gap_statement(gap: pd.DataFrame, metric: str = "ssim") -> str:
     parts = [f"{r.label} {r['diff']:+.3f} (p = {r.p:.2g})" for _, r in started.iterrows()]
     wider = (started["diff"] > ref["diff"]).sum()
     significant = int((started.p < 0.05).sum())
-    trend = ("widens" if wider == len(started) else "narrows" if wider == 0 else "neither consistently widens nor narrows")
+    trend = ("widens" if wider == len(started) else "narrows" if wider == 0
+             else "neither consistently widens nor narrows")
     return (f"Seen − unseen mean {metric.upper()}: {ref.label} {ref['diff']:+.3f} (p = {ref.p:.2g}); "
             + "; ".join(parts) + f". Starting from the encoder, which saw only training images, {trend} the gap; "
             + (f"{significant} of {len(started)} encoder-started differences are significant at p < 0.05."

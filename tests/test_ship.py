@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pandas as pd
 
 from ganlib import encoder, prior, ship, train
