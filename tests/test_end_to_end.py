@@ -99,12 +99,15 @@ def test_single_stage_from_the_notebooks_directory(smoke, tmp_path):
                          text=True, timeout=300)
     assert bad.returncode != 0
     assert "loss='foo' is not allowed; choose one of: mse, l1, ssim, msssim" in bad.stderr + bad.stdout
+    typo = subprocess.run([*base, "-p", "stepz", "10"], cwd=ROOT / "notebooks", env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert typo.returncode != 0 and "stepz" in typo.stderr + typo.stdout
 
 
 def test_speed_benchmark_times_every_codec_and_gan_mode(smoke):
     work, env = smoke
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2", "--one", "1"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    bench = [sys.executable, str(ROOT / "benchmarks/speed.py"), "--profile", "smoke", "-n", "2", "--one", "1"]
+    done = subprocess.run(bench, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     speed = pd.read_csv(work / "reports/smoke/speed.csv", dtype={"mode": str}, keep_default_na=False)
     assert list(speed.columns) == ["codec", "mode", "batch", "n_images", "encode_ms_per_image", "decode_ms_per_image",
