@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 
 from ganlib import encoder, prior, ship, train
@@ -32,3 +33,25 @@ def test_ship_names_what_is_missing(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
+
+
+def test_the_shipped_model_compresses_and_decompresses_an_image(tmp_path):
+    """From a fresh clone: models/ is the command line's default, and its files round-trip."""
+    from PIL import Image
+
+    from ganlib import cli, codec, data, invert, paths
+
+    shipped = paths.project_root() / "models"
+    G = train.load_generator(shipped)
+    E = encoder.load_encoder(shipped, G)
+    P = prior.load(shipped, G)
+    assert E is not None and P.latent_dim == G.config.latent_dim
+    image = np.zeros((28, 28), np.uint8)
+    image[6:22, 9:19] = 200  # a bright block on black, like a garment
+    Image.fromarray(image).save(tmp_path / "in.png")
+    assert cli.main(["compress", str(tmp_path / "in.png"), "-o", str(tmp_path / "in.gan")]) == 0
+    assert cli.main(["decompress", str(tmp_path / "in.gan"), "-o", str(tmp_path / "back.png")]) == 0
+    blob = (tmp_path / "in.gan").read_bytes()
+    assert len(blob) <= codec.max_file_bytes(G.config.latent_dim, 8)
+    back = data.read_image(tmp_path / "back.png", 28, 1)
+    assert np.array_equal(back, invert.GanCodec(G, prior=P).decode(blob))
