@@ -69,9 +69,10 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image (B, C, S, S) in [-1, 1] -> logit (B,)."""
+    """image (B, C, S, S) in [-1, 1] -> logit (B,). ``outputs`` sizes the linear head (the
+    encoder reuses this body with a head onto z)."""
 
-    def __init__(self, config: GanConfig):
+    def __init__(self, config: GanConfig, outputs: int = 1):
         super().__init__()
         c = config.width
         layers: list[nn.Module] = [nn.Conv2d(config.channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # -> S/2
@@ -79,27 +80,20 @@ class Discriminator(nn.Module):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
             c *= 2
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(c * config.base * config.base, 1)  # (B, c * b * b) -> (B, 1)
+        self.head = nn.Linear(c * config.base * config.base, outputs)  # (B, c * b * b) -> (B, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).flatten(1)).squeeze(1)
 
 
-class Encoder(nn.Module):
-    """image (B, C, S, S) in [-1, 1] -> latent guess (B, latent_dim): the discriminator's mirror
+class Encoder(Discriminator):
+    """image (B, C, S, S) in [-1, 1] -> latent guess (B, latent_dim): the discriminator's body
     (stride-2 convolutions, batch norm, leaky ReLU) with a linear head onto z. It amortizes the
     latent search: its output is where the search starts."""
 
     def __init__(self, config: GanConfig):
-        super().__init__()
+        super().__init__(config, outputs=config.latent_dim)
         self.config = config
-        c = config.width
-        layers: list[nn.Module] = [nn.Conv2d(config.channels, c, 4, 2, 1), nn.LeakyReLU(0.2, True)]  # -> S/2
-        for _ in range(config.n_up - 1):  # (B, c, s, s) -> (B, 2c, s/2, s/2)
-            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
-            c *= 2
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(c * config.base * config.base, config.latent_dim)  # (B, c * b * b) -> (B, latent)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).flatten(1))
