@@ -13,7 +13,8 @@ def train(G, images, seed=0):
 def test_shapes():
     E = Encoder(GanConfig(latent_dim=8, width=8))
     assert E(torch.zeros(3, 1, 28, 28)).shape == (3, 8)
-    assert Encoder(GanConfig(latent_dim=5, width=4, image_size=64, channels=3))(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
+    colour = Encoder(GanConfig(latent_dim=5, width=4, image_size=64, channels=3))
+    assert colour(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
 
 
 def test_training_is_deterministic_and_leaves_the_generator_alone(small_generator, images):
@@ -39,7 +40,8 @@ def test_checkpoint_round_trip_and_foreign_generator_refused(small_generator, im
         encoder.load_encoder(tmp_path, other)
 
 
-@pytest.mark.parametrize("kwargs,name", [({"synthetic_steps": -1}, "synthetic_steps"), ({"real_steps": 1.5}, "real_steps"),
+@pytest.mark.parametrize("kwargs,name", [({"synthetic_steps": -1}, "synthetic_steps"),
+                                         ({"real_steps": 1.5}, "real_steps"),
                                          ({"synthetic_steps": 0, "real_steps": 0}, "synthetic_steps"),
                                          ({"batch_size": 0}, "batch_size"), ({"lr": -1}, "lr")])
 def test_bad_parameters_are_refused_by_name(kwargs, name):

@@ -285,7 +285,8 @@ def regenerate(force: bool = False, new_generator: bool = False) -> None:
         gan_file.write_bytes(blob)
         np.save(npy, pixels)
         print(f"{gan_file.name}: {len(blob)} bytes, {case.written}; {npy.name}: pixels {pixels.min()}..{pixels.max()}, "
-              f"closest to a rounding boundary by {margin:.4f}{'  (less than 1e-3: pick other symbols)' if margin < 1e-3 else ''}")
+              f"closest to a rounding boundary by {margin:.4f}"
+              f"{'  (less than 1e-3: pick other symbols)' if margin < 1e-3 else ''}")
 
 
 if __name__ == "__main__":

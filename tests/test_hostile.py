@@ -80,7 +80,8 @@ def test_largest_allowed_files_decode_fast():
     the longest payload (random bytes, one short of raw); each is decoded or refused well under the bound."""
     n = codec.MAX_LATENT_DIM
     rng = np.random.default_rng(0)
-    raw = crafted(LARGEST.fingerprint, 16, 0, rng.integers(0, 256, codec.raw_payload_bytes(n, 16), dtype=np.uint8).tobytes())
+    payload = rng.integers(0, 256, codec.raw_payload_bytes(n, 16), dtype=np.uint8).tobytes()
+    raw = crafted(LARGEST.fingerprint, 16, 0, payload)
     ranged = crafted(LARGEST.fingerprint, 16, 1,
                      rng.integers(0, 256, codec.raw_payload_bytes(n, 16) - 1, dtype=np.uint8).tobytes())
     assert len(raw) == codec.MAX_FILE_BYTES and len(ranged) == codec.MAX_FILE_BYTES - 1
@@ -263,7 +264,8 @@ def test_one_reader_scales_16_bit_images(tmp_path):
 
 def test_decompression_bomb_is_refused_by_name(tmp_path):
     Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")
-    with pytest.raises(data.ImageError, match=r"bomb.png: refused, a possible decompression bomb \(100,000,000 pixels\)"):
+    bomb = r"bomb.png: refused, a possible decompression bomb \(100,000,000 pixels\)"
+    with pytest.raises(data.ImageError, match=bomb):
         data.read_image(tmp_path / "bomb.png", 28, 1)
 
 
@@ -306,8 +308,10 @@ def saved(tmp_path, small_generator):
      r"generator.safetensors: not a readable safetensors file"),
     (lambda r: (r / "generator.json").write_text("garbage"), r"generator.json: not a readable JSON file"),
     (lambda r: (r / "generator.json").write_text('{"x": 1}'), r"generator.json: no 'config' object"),
-    (lambda r: (r / "generator.json").write_text('{"config": {"widht": 8}}'), r"generator.json: invalid generator config"),
-    (lambda r: (r / "generator.json").write_text('{"config": {"latent_dim": 0}}'), r"generator.json: invalid generator config"),
+    (lambda r: (r / "generator.json").write_text('{"config": {"widht": 8}}'),
+     r"generator.json: invalid generator config"),
+    (lambda r: (r / "generator.json").write_text('{"config": {"latent_dim": 0}}'),
+     r"generator.json: invalid generator config"),
     (lambda r: (r / "generator.json").write_text('{"config": {"latent_dim": 9, "width": 8}}'),
      r"generator.safetensors does not match the generator described by .*generator.json \(.*size mismatch"),
 ])
@@ -361,13 +365,15 @@ def test_malformed_profiles(tmp_path, monkeypatch, text, message):
 def test_stage_notebook_parameters_are_papermills():
     for stage in pipeline.STAGES:
         if pipeline.notebook(stage).is_file():
-            assert list(pipeline.notebook_parameters(stage)) == list(papermill.inspect_notebook(str(pipeline.notebook(stage))))
+            documented = papermill.inspect_notebook(str(pipeline.notebook(stage)))
+            assert list(pipeline.notebook_parameters(stage)) == list(documented)
     assert pipeline.notebook("invert_seen_ssim").name == "03_invert.ipynb"
-    assert [s for s in pipeline.STAGES if not s.startswith("invert_")] == [s for s in pipeline.NOTEBOOKS if s != "invert"]
+    stages = [s for s in pipeline.STAGES if not s.startswith("invert_")]
+    assert stages == [s for s in pipeline.NOTEBOOKS if s != "invert"]
 
 
 def fake_kernel(parameters_cell: str, injected: str | None) -> dict:
-    history = ["", "import os", parameters_cell] + ([injected] if injected else []) + ["params.reject_unknown(globals())"]
+    history = ["", "import os", parameters_cell, *([injected] if injected else []), "params.reject_unknown(globals())"]
     return {"In": history, "__annotations__": {}}
 
 
@@ -376,7 +382,8 @@ def test_reject_unknown_reads_papermills_injected_cell():
     params.reject_unknown(fake_kernel(cell, None))  # run by hand: nothing injected
     params.reject_unknown(fake_kernel(cell, "# Parameters\nsteps = 10\nprofile = 'smoke'\n"))
     params.reject_unknown(fake_kernel(cell, "# Parameters\nPAPERMILL_INPUT_PATH = 'x'\n"))
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'stepz' \(did you mean 'steps'\?\).*allowed: profile, steps"):
+    message = r"unknown parameter\(s\) 'stepz' \(did you mean 'steps'\?\).*allowed: profile, steps"
+    with pytest.raises(ValueError, match=message):
         params.reject_unknown(fake_kernel(cell, "# Parameters\nstepz = 10\n"))
 
 

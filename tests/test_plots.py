@@ -92,7 +92,8 @@ def test_quality_speed_figure_has_a_panel_per_metric_and_a_line_per_kind_and_spl
     rows = pd.DataFrame([{"split": s, "mode": m, "label": lab, "steps": k, "restarts": r, "image_id": 0,
                           "encode_ms": ms, "bpp": 0.5, "psnr": 20.0 + k / 100, "ssim": 0.7 + k / 10000}
                          for s in ("unseen", "seen")
-                         for m, lab, k, r, ms in (("encoder", "encoder only", 0, 1, 1.0), ("hybrid", "encoder + 30 steps", 30, 1, 20.0),
+                         for m, lab, k, r, ms in (("encoder", "encoder only", 0, 1, 1.0),
+                                                  ("hybrid", "encoder + 30 steps", 30, 1, 20.0),
                                                   ("search", "search 1000 x 4", 1000, 4, 500.0))])
     fig = plots.quality_speed(tradeoff.summarize(rows), "t")
     assert len(fig.axes) == 2 and all(len(ax.lines) == 4 for ax in fig.axes)

@@ -9,7 +9,8 @@ from ganlib import encoder, prior, ship, train
 def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_path, monkeypatch):
     monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
     run = tmp_path / "runs" / "smoke"
-    train.save_generator(run, small_generator, extra={"steps": 3, "batch_size": 2, "lr": 0.1, "seed": 0, "seconds": 1.0})
+    budget = {"steps": 3, "batch_size": 2, "lr": 0.1, "seed": 0, "seconds": 1.0}
+    train.save_generator(run, small_generator, extra=budget)
     E, _ = encoder.train_encoder(small_generator, images, 2, 2, batch_size=4, progress=False)
     prior.save(run, prior.unit(small_generator))
     encoder.save_encoder(run, E, small_generator, extra={"synthetic_steps": 2, "real_steps": 2})
