@@ -152,8 +152,9 @@ def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, e
     if seeds is not None:
         if len(seeds) != targets.shape[0]:
             raise ValueError(f"seeds: {len(seeds)} given for {targets.shape[0]} images; give one per image")
-        z = torch.stack([torch.randn(config.restarts, G.config.latent_dim, generator=torch.Generator().manual_seed(int(s)))
-                         for s in seeds], 1).reshape(-1, G.config.latent_dim)  # restart-major
+        d = G.config.latent_dim
+        z = torch.stack([torch.randn(config.restarts, d, generator=torch.Generator().manual_seed(int(s)))
+                         for s in seeds], 1).reshape(-1, d)  # restart-major
         return z.clamp_(-config.z_range, config.z_range).to(targets.device)
     gen = torch.Generator().manual_seed(config.seed)
     z = torch.randn(targets.shape[0] * config.restarts, G.config.latent_dim, generator=gen)
