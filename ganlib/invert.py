@@ -60,7 +60,8 @@ class InversionConfig:
         params.positive("lr", self.lr)
         params.int_range("refine_steps", self.refine_steps, 0, 10**6)
         if isinstance(self.refine_lr, bool) or not isinstance(self.refine_lr, (int, float)) or self.refine_lr < 0:
-            raise ValueError(f"refine_lr={self.refine_lr!r} is not allowed; it must be a number >= 0 (0: one quantizer step)")
+            raise ValueError(f"refine_lr={self.refine_lr!r} is not allowed; it must be a number >= 0 "
+                             "(0: one quantizer step)")
         codec.check_range(self.z_range)
         params.int_range("seed", self.seed, 0, 2**63 - 1)
         if (isinstance(self.rate_lambda, bool) or not isinstance(self.rate_lambda, (int, float))
