@@ -465,11 +465,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ganlib", description="GAN-reversal image codec.",
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    run_help = f"directory with the generator (and encoder) to use (default: the shipped model, {default_run()})"
+    run_help = (f"directory with the generator (and encoder) to use (default: the shipped model, {default_run()}); "
+                "under torchrun spell it --run-dir (torchrun's own parser takes --run for its --run-path)")
     c = sub.add_parser("compress", help="images -> latent files")
     c.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="images (PNG, JPEG, ...) or folders of images")
     c.add_argument("-o", "--output", required=True, help="latent file to write (one image), or directory")
-    c.add_argument("--run", default=None, help=run_help)
+    c.add_argument("--run", "--run-dir", dest="run", default=None, help=run_help)
     c.add_argument("--init", choices=("random", "encoder"), default=None,
                    help="start the search from the encoder's guess (default when the run has an encoder) "
                         "or from random starts (the full search)")
@@ -496,7 +497,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decompress", help="latent files -> PNG images")
     d.add_argument("inputs", nargs="+", metavar="FILE|FOLDER", help="latent files or folders of .gan files")
     d.add_argument("-o", "--output", required=True, help="PNG to write (one file), or directory")
-    d.add_argument("--run", default=None, help=run_help)
+    d.add_argument("--run", "--run-dir", dest="run", default=None, help=run_help)
     d.add_argument("--batch", type=int, default=64, help="files decoded in one generator pass (default: %(default)s)")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
     d.set_defaults(func=decompress)

@@ -54,7 +54,7 @@ def train_gan(images: np.ndarray, config: GanConfig, steps: int, batch_size: int
     float32 as before.
     """
     check_params(steps, batch_size, lr)
-    world, rank = distributed.world_size() if distributed.active() else 1, distributed.rank()
+    world, rank = (distributed.world_size(), distributed.rank()) if distributed.active() else (1, 0)
     if batch_size % world:
         raise ValueError(f"batch_size={batch_size!r} is not allowed with {world} processes; "
                          f"it must be a multiple of {world} (each process takes an equal share)")
@@ -276,6 +276,7 @@ def run_stage(profile: str, images: np.ndarray, config: GanConfig, steps: int, b
     term = runtime.terminal()
     out = term if term is not None and hasattr(term, "fileno") else None
     cmd = torchrun_command(profile, config, steps, batch_size, lr, seed, processes, mixed_precision)
+    print("torchrun", " ".join(cmd[3:]))  # what every node runs (its own rendezvous arguments for others)
     status = subprocess.run(cmd, stdout=out, stderr=out, env={**os.environ, "GANLIB_WORKDIR": str(paths.work_dir())})
     if status.returncode != 0 or not (run / WEIGHTS).exists() or (run / WEIGHTS).stat().st_mtime < started - 1:
         raise RuntimeError(f"training under torchrun failed (exit status {status.returncode}); its log is on the "
