@@ -135,6 +135,23 @@ def maximum(value: float) -> float:
 
 
 # ---------------------------------------------------------------- batch norm over all processes
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over processes, differentiable: the gradient of each process's input is the sum of
+    every process's gradient of the output."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are those of the *global* batch (all processes), on any
     device (``nn.SyncBatchNorm`` needs GPUs): mean and variance from all-reduced sums, gradients
@@ -149,11 +166,9 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and active()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0, *range(2, x.dim())]
         count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
-        stats = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        stats = _AllReduceSum.apply(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
         c, n = x.shape[1], stats[-1]
         mean, var = stats[:c] / n, (stats[c:2 * c] / n - (stats[:c] / n) ** 2).clamp_min(0)
         with torch.no_grad():
