@@ -21,12 +21,9 @@ from .codec import LatentModel
 from .invert import GanCodec, InversionConfig
 from .models import Encoder, Generator
 
-MODES = ("encoder", "hybrid", "search")
-
-
 @dataclass(frozen=True)
 class Mode:
-    """One way to encode: its name (a value of MODES) and the inversion it runs."""
+    """One way to encode: its name (``encoder``, ``hybrid`` or ``search``) and the inversion it runs."""
 
     name: str
     config: InversionConfig
@@ -62,9 +59,8 @@ def warm_up(gan: GanCodec, images: np.ndarray) -> None:
 def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: np.ndarray, ids, mode: Mode,
             bits: int, folder: Path) -> list[dict]:
     """Encode ``images`` as one batch with ``mode`` (files coded under ``prior``, the run's latent
-    prior; None: the unit prior), timed (wall clock, after an untimed warm-up of the same mode
-    with at most 2 steps on 2 images), write one file per image
-    to ``folder/<id>.gan``, read them back, decode and score. One row per image, with the mode,
+    prior; None: the unit prior), timed (wall clock, after :func:`warm_up`), write one file per
+    image to ``folder/<id>.gan``, read them back, decode and score. One row per image, with the mode,
     its settings and ``encode_ms`` (the batch's encode time per image)."""
     c = mode.config
     gan = GanCodec(G, bits, c, encoder=E, prior=prior)
