@@ -21,6 +21,7 @@ from .codec import LatentModel
 from .invert import GanCodec, InversionConfig
 from .models import Encoder, Generator
 
+
 @dataclass(frozen=True)
 class Mode:
     """One way to encode: its name (``encoder``, ``hybrid`` or ``search``) and the inversion it runs."""
