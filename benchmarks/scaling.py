@@ -44,7 +44,7 @@ def measure(size: int, channels: int, latent: int, width: int, batch: int, repea
     import torch
 
     from ganlib import data, encoder, runtime, train
-    from ganlib.invert import GanCodec, InversionConfig, image_loss
+    from ganlib.invert import GanCodec, image_loss
     from ganlib.models import Encoder, GanConfig, Generator, init_weights
 
     runtime.setup(0)

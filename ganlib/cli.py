@@ -286,7 +286,8 @@ def compress(args) -> int:
     several = batch and distributed.init(timeout_s=7 * 24 * 3600)  # early ranks wait for the last at the end
     runtime.setup(args.seed, threads=max(1, 2 // distributed.local_world_size()) if several else 2)
     gan = GanCodec(G, args.bits, config, encoder=E, progress=not batch, prior=prior)
-    seeds = (lambda chunk: [file_seed(args.seed, j.key) for j in chunk]) if config.init == "random" else (lambda chunk: None)  # noqa: E731
+    def seeds(chunk: list[Job]) -> list[int] | None:  # random starts per file; the encoder needs none
+        return [file_seed(args.seed, j.key) for j in chunk] if config.init == "random" else None
     if not batch:
         job = jobs[0]
         image = read_image(job.src, cfg.image_size, cfg.channels, args.resize)
@@ -308,7 +309,8 @@ def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, 
     mine = distributed.shard(jobs) if several else jobs
     todo, skipped = pending(mine, True, args.overwrite)
     own = set(mine)
-    others = [j for j in pending(jobs, True, args.overwrite)[0] if j not in own] if several and distributed.is_main() else []
+    others = ([j for j in pending(jobs, True, args.overwrite)[0] if j not in own]
+              if several and distributed.is_main() else [])  # rank 0 shows their progress too
     total = int(distributed.total(len(todo)))
     status, written, sizes, ssims = EXIT_OK, 0, [], []
     bar = runtime.progress(None, desc="compress", total=total, unit="image", disable=not distributed.is_main())

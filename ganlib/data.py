@@ -301,7 +301,8 @@ def draw_shape_image(rng: np.random.Generator, image_size: int) -> Image.Image:
             draw.rectangle((cx - w, cy - h, cx + w, cy + h), fill=fill, outline=outline, width=line)
         elif kind == "triangle":
             a = rng.uniform(0, 2 * np.pi / 3)
-            points = [(cx + r * np.cos(a + k * 2 * np.pi / 3), cy + r * np.sin(a + k * 2 * np.pi / 3)) for k in range(3)]
+            angles = a + np.arange(3) * 2 * np.pi / 3
+            points = [(cx + r * np.cos(t), cy + r * np.sin(t)) for t in angles]
             draw.polygon(points, fill=fill, outline=outline, width=line)
         else:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=fill, width=max(2, int(r * 0.35)))

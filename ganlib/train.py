@@ -225,7 +225,8 @@ def load_history(run: str | Path) -> dict:
     """The history :func:`save_history` wrote, as :func:`train_gan` returns it."""
     with np.load(Path(run) / HISTORY) as npz:
         return {"d_loss": npz["d_loss"].tolist(), "g_loss": npz["g_loss"].tolist(),
-                "snapshots": list(zip(npz["snapshot_steps"].tolist(), npz["snapshots"])) if len(npz["snapshot_steps"]) else [],
+                "snapshots": list(zip(npz["snapshot_steps"].tolist(), npz["snapshots"]))
+                if len(npz["snapshot_steps"]) else [],
                 "seconds": float(npz["seconds"]), "processes": int(npz["processes"])}
 
 
@@ -303,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mixed-precision", action="store_true")
     args = p.parse_args(argv)
     images = data.load_prepared(args.profile)["train"]
-    config = GanConfig(latent_dim=args.latent_dim, width=args.width, image_size=images.shape[1], channels=images.shape[3])
+    config = GanConfig(latent_dim=args.latent_dim, width=args.width, image_size=images.shape[1],
+                       channels=images.shape[3])
     with distributed.group():
         G, hist = train_gan(images, config, args.steps, args.batch_size, args.lr, args.seed, args.snapshots,
                             mixed_precision=not args.no_mixed_precision)

@@ -3,9 +3,8 @@ project draws itself, and the profiles that use them (smoke64, gpu)."""
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from ganlib import data, models, paths, pipeline, train
+from ganlib import data, models, pipeline, train
 from ganlib.models import Discriminator, Encoder, GanConfig, Generator
 
 
@@ -83,7 +82,8 @@ def test_shapes_data_set_and_folder(tmp_path):
 
 def test_smoke64_profile_is_64px_colour_shapes():
     sections = pipeline.load_profile("smoke64")
-    assert (sections["data"]["dataset"], sections["data"]["image_size"], sections["data"]["channels"]) == ("shapes", 64, 3)
+    d = sections["data"]
+    assert (d["dataset"], d["image_size"], d["channels"]) == ("shapes", 64, 3)
 
 
 def test_gpu_profile_model_shapes_train_a_few_steps_on_the_cpu():
