@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines results models bench test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines results models bench lint test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -80,10 +80,13 @@ models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s 
 bench: $(RUN)/encoder.safetensors $(RUN)/baselines.csv $(REP)/summary.csv ## time every codec and GAN mode on this machine: reports/$(PROFILE)/speed.csv
 	$(PY) benchmarks/speed.py --profile $(PROFILE)
 
-test: $(INSTALLED) ## run the test suite (unit tests and the smoke chain end to end)
+lint: $(INSTALLED) ## check the code with ruff (rules in pyproject.toml)
+	$(VENV)/bin/ruff check ganlib tests benchmarks
+
+test: lint ## lint, then the test suite (unit tests and the smoke chain end to end)
 	$(PY) -m pytest tests
 
-test-fast: $(INSTALLED) ## run the unit tests only, not those marked slow (under a minute on 2 cores)
+test-fast: $(INSTALLED) ## run the unit tests only, not those marked slow (under 2 minutes on 2 cores)
 	$(PY) -m pytest tests -m "not slow"
 
 lab: $(INSTALLED) ## open JupyterLab on notebooks/

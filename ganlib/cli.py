@@ -56,7 +56,8 @@ from .train import load_generator
 DEFAULTS = InversionConfig()  # the full search from random starts: --init random
 HYBRID = {"steps": encoders.HYBRID_STEPS, "refine_steps": encoders.HYBRID_REFINE_STEPS, "lr": encoders.HYBRID_LR,
           "restarts": 1}  # the short search from the encoder's guess
-SEARCH = {"steps": DEFAULTS.steps, "refine_steps": DEFAULTS.refine_steps, "lr": DEFAULTS.lr, "restarts": DEFAULTS.restarts}
+SEARCH = {"steps": DEFAULTS.steps, "refine_steps": DEFAULTS.refine_steps, "lr": DEFAULTS.lr,
+          "restarts": DEFAULTS.restarts}
 EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LATENT_SUFFIX, IMAGE_SUFFIX = ".gan", ".png"
 
@@ -239,7 +240,8 @@ def load_model(args, init: str | None = None) -> tuple:
             message = f"{run / encoders.WEIGHTS}: cannot load the encoder ({message})"
         raise UsageError(message) from None
     if E is None and init == "encoder":
-        raise UsageError(f"--init encoder: {run} has no encoder.safetensors (make encoder writes one); use --init random")
+        raise UsageError(f"--init encoder: {run} has no encoder.safetensors (make encoder writes one); "
+                         "use --init random")
     return G, E
 
 
@@ -465,7 +467,8 @@ def _decode_chunk(gan: GanCodec, jobs: list[Job], blobs: list[bytes]) -> list[tu
 # ---------------------------------------------------------------- arguments
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ganlib", description="GAN-reversal image codec.",
-                                epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+                                epilog=__doc__.split("\n\n", 2)[2],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     run_help = (f"directory with the generator (and encoder) to use (default: the shipped model, {default_run()}); "
                 "under torchrun spell it --run-dir (torchrun's own parser takes --run for its --run-path)")
@@ -476,13 +479,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--init", choices=("random", "encoder"), default=None,
                    help="start the search from the encoder's guess (default when the run has an encoder) "
                         "or from random starts (the full search)")
-    c.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES, help="what the latent search minimises (default: %(default)s)")
+    c.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES,
+                   help="what the latent search minimises (default: %(default)s)")
     c.add_argument("--steps", type=int, default=None,
                    help=f"Adam steps of the latent search (default: {SEARCH['steps']} with random starts, "
                         f"{HYBRID['steps']} from the encoder)")
     c.add_argument("--bits", type=int, default=8, help="bits per latent dimension, 1..16 (default: %(default)s)")
     c.add_argument("--lr", type=float, default=None,
-                   help=f"initial learning rate (default: {SEARCH['lr']} with random starts, {HYBRID['lr']} from the encoder)")
+                   help=f"initial learning rate (default: {SEARCH['lr']} with random starts, "
+                        f"{HYBRID['lr']} from the encoder)")
     c.add_argument("--restarts", type=int, default=None,
                    help=f"random starts (default: {SEARCH['restarts']}; 1 from the encoder)")
     c.add_argument("--refine-steps", type=int, default=None,

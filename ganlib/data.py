@@ -247,7 +247,8 @@ def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: 
             warn(f"skipped {exc}")
             skipped += 1
     if skipped:
-        warn(f"skipped {skipped} of {len(found)} image files below {data_dir} (unreadable); using the other {len(images)}")
+        warn(f"skipped {skipped} of {len(found)} image files below {data_dir} (unreadable); "
+             f"using the other {len(images)}")
     if len(images) < 2:
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(images)} readable image(s) "
                          f"({', '.join(IMAGE_SUFFIXES)}); at least 2 are needed, one to train on and one held out")
@@ -351,9 +352,11 @@ def check_params(dataset: str, data_dir: str | None, image_size: int, channels: 
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it does not hold the four Fashion-MNIST IDX files")
     if dataset == "folder":
         if not data_dir or not Path(data_dir).is_dir():
-            raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of images")
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory "
+                             "of images")
         if not image_files(data_dir):
-            raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds no image files "
+                             f"({', '.join(IMAGE_SUFFIXES)})")
 
 
 def load(dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,

@@ -179,7 +179,8 @@ def load_generator(run: str | Path, device: torch.device | str = "cpu") -> Gener
     if not weights.exists():
         raise FileNotFoundError(f"{weights} is missing: {_missing_hint(run)}")
     if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} is missing: it is written with {WEIGHTS} by notebooks/02_train_gan.ipynb")
+        raise FileNotFoundError(f"{config_path} is missing: it is written with {WEIGHTS} by "
+                                "notebooks/02_train_gan.ipynb")
     try:
         meta = json.loads(config_path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:

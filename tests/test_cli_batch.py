@@ -255,7 +255,8 @@ def test_encoder_errors(encoder_run, run, photos, tmp_path, capsys):
     image = str(photos / "im0.png")
     assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(run), "--init", "encoder"]) == 2
     assert "has no encoder.safetensors" in capsys.readouterr().err
-    assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run), "--restarts", "3"]) == 2
+    args = ["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run), "--restarts", "3"]
+    assert cli.main(args) == 2
     assert "restarts=3 is not allowed with init='encoder'" in capsys.readouterr().err
     torch.manual_seed(3)
     other = Generator(GanConfig(latent_dim=8, width=8))

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -35,7 +34,8 @@ def test_missing_checkpoint_names_its_stage(tmp_path):
         train.load_generator(tmp_path)
 
 
-@pytest.mark.parametrize("kwargs,name", [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"lr": 0}, "lr")])
+@pytest.mark.parametrize("kwargs,name", [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"),
+                                         ({"lr": 0}, "lr")])
 def test_bad_parameters(kwargs, name):
     args = {"steps": 1, "batch_size": 1, "lr": 1e-3} | kwargs
     with pytest.raises(ValueError, match=name):
