@@ -301,9 +301,12 @@ def compress(args) -> int:
             f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps)")
         return EXIT_OK
     try:
-        return _compress_batch(args, gan, jobs, several, seeds, config)
-    finally:
-        distributed.destroy()
+        status = _compress_batch(args, gan, jobs, several, seeds, config)
+    except BaseException:
+        distributed.destroy(wait=False)
+        raise
+    distributed.destroy()
+    return status
 
 
 def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, config: InversionConfig) -> int:
