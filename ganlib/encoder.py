@@ -67,7 +67,7 @@ def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_s
     dev = runtime.setup(seed)
     gen = torch.Generator().manual_seed(seed)
     G = copy.deepcopy(G).to(dev).eval().requires_grad_(False)
-    data = runtime.to_tensor(images, dev)
+    data = torch.from_numpy(np.ascontiguousarray(images)).to(dev)  # uint8: converted per batch
     E = Encoder(G.config).to(dev).train()
     E.apply(init_weights)
     steps = synthetic_steps + real_steps
@@ -84,7 +84,7 @@ def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_s
             z_hat = E(x)
             z_loss = ((z_hat - z) ** 2).mean()
         else:
-            x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
+            x = runtime.to_float(data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)])
             z_hat = E(x)
             z_loss = torch.zeros((), device=dev)
         img = _image_distance(G(z_hat), x).mean()

@@ -24,10 +24,15 @@ def setup(seed: int, threads: int = 2) -> torch.device:
     return device()
 
 
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 tensor (N, H, W, C) in 0..255 -> float (N, C, H, W) in [-1, 1], on x's device. Training
+    keeps its images as uint8 (a quarter of float32's memory) and converts each batch with this."""
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
 def to_tensor(images: np.ndarray, dev: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W, C) in 0..255 -> float (N, C, H, W) in [-1, 1]."""
-    x = torch.tensor(images).to(dev).permute(0, 3, 1, 2).float()
-    return x / 127.5 - 1.0
+    """uint8 array (N, H, W, C) in 0..255 -> float tensor (N, C, H, W) in [-1, 1] on ``dev``."""
+    return to_float(torch.tensor(images).to(dev))
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -91,7 +91,7 @@ def train_gan(images: np.ndarray, config: GanConfig, steps: int, batch_size: int
     for step in bar:
         idx = torch.randint(len(data), (batch_size,), generator=gen)
         z = torch.randn(batch_size, config.latent_dim, generator=gen)
-        real = data[idx[local].to(dev)].permute(0, 3, 1, 2).float() / 127.5 - 1.0  # as runtime.to_tensor
+        real = runtime.to_float(data[idx[local].to(dev)])
         z = z[local].to(dev)
         with autocast():
             fake = G_train(z)
