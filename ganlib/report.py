@@ -476,14 +476,14 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
     import pandas as pd
 
     d = Path(directory)
-    blocks = {}
+    blocks, gap = {}, ""
     if (d / "summary.csv").is_file():
         blocks["results"] = markdown_tables(d / "summary.csv")
     if (d / "findings.json").is_file():
         found = json.loads((d / "findings.json").read_text())
         blocks["verdicts"] = "\n".join(f"- **Claim {i}: {v['claim']}** *{v['status'].capitalize()}.* "
                                        + " ".join(v["evidence"]) for i, v in enumerate(found["verdicts"], 1))
-        blocks["tradeoff_gap"] = found.get("encoder_gap", "")
+        gap = found.get("encoder_gap", "")
     if (d / "stage_times.csv").is_file():
         t = pd.read_csv(d / "stage_times.csv")
         minutes, seconds = divmod(round(t.seconds.sum()), 60)
@@ -498,9 +498,8 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         modes = pd.read_csv(d / "tradeoff.csv")
         blocks["tradeoff"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, TRADEOFF_COLUMNS)
                                           for split, g in modes.groupby("split", sort=False))
-        if blocks.get("tradeoff_gap"):
-            blocks["tradeoff"] += "\n\n" + blocks["tradeoff_gap"]
-    blocks.pop("tradeoff_gap", None)
+        if gap:
+            blocks["tradeoff"] += "\n\n" + gap
     if (d / "speed.csv").is_file():
         blocks["speed"] = table_markdown(pd.read_csv(d / "speed.csv", dtype={"mode": str}), SPEED_COLUMNS)
     return blocks
