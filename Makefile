@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines results models bench lint test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines results models bench study lint test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -79,6 +79,13 @@ models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s 
 
 bench: $(RUN)/encoder.safetensors $(RUN)/baselines.csv $(REP)/summary.csv ## time every codec and GAN mode on this machine: reports/$(PROFILE)/speed.csv
 	$(PY) benchmarks/speed.py --profile $(PROFILE)
+
+# The capacity study (issue 9): params/study.yaml (not a profile of the chain) against the default run's codecs
+STUDY_CSV := $(WORKDIR)/reports/study/study.csv
+DEFAULT_RD := $(WORKDIR)/reports/default/rd.csv
+study: $(STUDY_CSV) ## capacity study: a GAN per latent_dim and width against the default run's codecs (~30 min): reports/study/study.csv
+$(STUDY_CSV): params/study.yaml $(wildcard $(DEFAULT_RD)) | $(INSTALLED)
+	$(PY) -m ganlib.study --profile study --baselines $(DEFAULT_RD)
 
 lint: $(INSTALLED) ## check the code with ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check ganlib tests benchmarks

@@ -34,6 +34,7 @@ NOTEBOOKS = {
 }
 STAGES = tuple(s for key in NOTEBOOKS for s in ([f"invert_{n}" for n in INVERSIONS] if key == "invert" else [key]))
 SET_BY_PIPELINE = ("profile",)  # parameters the pipeline sets itself (stage_params), not the profile's sections
+STUDY_SECTION = "models"  # a params/*.yaml with this section holds ganlib.study's settings, not a profile
 
 
 def notebook(stage: str) -> Path:
@@ -89,6 +90,9 @@ def load_profile(profile: str) -> dict:
         raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(sections, dict):
         raise ValueError(f"{path}: must be a mapping of stage names to sections; got {type(sections).__name__}")
+    if STUDY_SECTION in sections:
+        raise ValueError(f"profile={profile!r} is not allowed; {path.name} holds the settings of the capacity study "
+                         f"(make study, or python -m ganlib.study --profile {profile}), not a profile of the chain")
     unknown = [s for s in sections if s not in STAGES]
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STAGES)}")

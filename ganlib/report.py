@@ -502,7 +502,59 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
             blocks["tradeoff"] += "\n\n" + gap
     if (d / "speed.csv").is_file():
         blocks["speed"] = table_markdown(pd.read_csv(d / "speed.csv", dtype={"mode": str}), SPEED_COLUMNS)
+    if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --readme README.md
+        blocks["study"] = study_markdown(d / STUDY_CSV)
     return blocks
+
+
+# ------------------------------------------------------------------ the capacity study's block
+STUDY_CSV = "study.csv"  # written by python -m ganlib.study (make study) into reports/study/
+
+
+def _int(column: str) -> Callable:
+    return lambda row: int(row[column])
+
+
+STUDY_COLUMNS = {"latent_dim": (_int("latent_dim"), "{:d}"), "Width": (_int("width"), "{:d}"),
+                 "Training steps": (_int("steps"), "{:d}"),
+                 "Generator parameters": (_int("generator_parameters"), "{:,d}"),
+                 "Training (s)": ("train_seconds", "{:.0f}"), "BPP": ("bpp", "{:.3f}"), "SSIM": ("ssim", "{:.3f}"),
+                 "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM, unquantized z": ("ssim_float", "{:.3f}"),
+                 "PSNR, unquantized z (dB)": ("psnr_float", "{:.2f}")}
+
+
+def study_markdown(study_csv: str | Path) -> str:
+    """The README's capacity-study block from ``study.csv`` (:mod:`ganlib.study`): each model's size,
+    training time and mean quality at the study's bit depth (and of the unquantized latent), then
+    its BD-rate against every baseline family but PNG at equal SSIM and at equal PSNR ("—" where
+    there is none, the reasons under the tables), and the training's torch threads and load."""
+    import pandas as pd
+
+    t = pd.read_csv(study_csv)
+    bits, n = int(t.gan_bits.iloc[0]), int(t.n_images.iloc[0])
+    out = [f"**Each model's files at {bits} bits per latent dimension** (means over {n} unseen images)", "",
+           table_markdown(t, STUDY_COLUMNS)]
+    ids = {"latent_dim": STUDY_COLUMNS["latent_dim"], "Width": STUDY_COLUMNS["Width"],
+           "Steps": STUDY_COLUMNS["Training steps"]}
+    notes = []
+    for metric in ("ssim", "psnr"):
+        families = [c[len(f"bd_{metric}_"):] for c in t if c.startswith(f"bd_{metric}_") and not c.endswith("_note")]
+        families = [f for f in families if f != "png"]
+        columns = {**ids, **{schemes.label(f) if f in schemes.FAMILIES else f: (f"bd_{metric}_{f}", "{:+.1f}")
+                             for f in families}}
+        out += ["", f"**BD-rate against each codec at equal {analysis.QUALITY[metric].split(' ')[0]} (%)**", "",
+                table_markdown(t, columns)]
+        notes += [k for f in families for k in t[f"bd_{metric}_{f}_note"].dropna()]
+    if notes:
+        out += ["", "—: " + "; ".join(analysis.NOTES.get(k, k) for k in dict.fromkeys(notes)) + "."]
+    threads = " or ".join(str(v) for v in sorted(set(t.torch_threads.astype(int))))
+    cores = int(t.cpu_cores.max())
+    busy = (f" (above {cores}: other processes competed for the CPU, so those times are longer than on an idle "
+            "machine)") if t.load_average.max() > cores else ""
+    out += ["", f"Training (s) is the training loop's wall time on {threads} torch threads of a {cores}-core machine; "
+            f"its 1-minute load average when each training ended was {t.load_average.min():.1f} to "
+            f"{t.load_average.max():.1f}{busy}."]
+    return "\n".join(out)
 
 
 def block(text: str, name: str) -> str | None:
