@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines results models bench study lint test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines residual results models bench study lint test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -39,7 +39,7 @@ INVERSIONS := seen unseen seen_ssim unseen_mse
 INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
 # one YAML per stage, rewritten only when its section of the profile changes
-STAGE_PARAMS := $(foreach s,data train encoder $(INVERSIONS:%=invert_%) tradeoff baselines results,$(RUN)/params/$(s).yaml)
+STAGE_PARAMS := $(foreach s,data train encoder $(INVERSIONS:%=invert_%) tradeoff baselines residual results,$(RUN)/params/$(s).yaml)
 $(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) | $(INSTALLED)
 	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
 
@@ -67,8 +67,12 @@ baselines: $(RUN)/baselines.csv ## 04: classical and learned codecs on the same 
 $(RUN)/baselines.csv: notebooks/04_baselines.ipynb $(RUN)/params/baselines.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/04_baselines.ipynb $(call stage,baselines)
 
+residual: $(RUN)/residual.csv ## 04b: the residual (enhancement) layer on top of GAN reversal's base layer
+$(RUN)/residual.csv: notebooks/04b_residual.ipynb $(RUN)/params/residual.yaml $(RUN)/encoder.safetensors
+	$(PAPERMILL) $< $(REP)/04b_residual.ipynb $(call stage,residual)
+
 results: $(REP)/summary.csv ## 05: summary tables and figures
-$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/tradeoff.csv $(RUN)/baselines.csv
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/tradeoff.csv $(RUN)/baselines.csv $(RUN)/residual.csv
 	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
 
 $(REP)/report.html: $(REP)/summary.csv

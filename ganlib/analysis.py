@@ -56,8 +56,8 @@ NOTES = {
     "lossless": "PNG is lossless: one operating point, no curve",
     "single": "the codec has a single operating point in this run (one parameter value), so it has no curve",
     "saturates": "the codec's rate–quality curve saturates: fewer than two of its points improve on a cheaper one",
-    "gan-saturates": ("GAN reversal's rate–quality curve saturates: fewer than two of its points improve on a "
-                      "cheaper one"),
+    "gan-saturates": ("the tested curve (GAN reversal's, or the layered codec's) saturates: fewer than two of its "
+                      "points improve on a cheaper one"),
     "no-overlap": "the two curves do not overlap in quality",
     "below": "GAN reversal's rate lies below the codec's lowest rate (its smallest file is larger)",
     "above": "GAN reversal's rate lies above the codec's highest rate",
@@ -96,6 +96,12 @@ def read_baselines(run: str | Path, profile: str) -> pd.DataFrame:
     """04_baselines' per-image CSV."""
     made_by = f"notebooks/04_baselines.ipynb (make baselines PROFILE={profile})"
     return pd.read_csv(paths.require(Path(run) / "baselines.csv", made_by))
+
+
+def read_residual(run: str | Path, profile: str) -> pd.DataFrame:
+    """04b_residual's per-image CSV (the layered codecs' rows)."""
+    made_by = f"notebooks/04b_residual.ipynb (make residual PROFILE={profile})"
+    return pd.read_csv(paths.require(Path(run) / "residual.csv", made_by))
 
 
 def gan_rows(inversions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -228,25 +234,31 @@ def bd_rate_note(rate_ref, quality_ref, rate_test, quality_test) -> str | None:
     return "no-overlap" if not np.isfinite(value) else None
 
 
-def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"), rate: str = "bpp") -> pd.DataFrame:
-    """Bjøntegaard delta rate of GAN reversal against every other codec of :func:`curves`
-    ``table``, per split: percent more (positive) or fewer (negative) bits than the codec at
-    equal quality, over the quality range both cover (:func:`ganlib.metrics.bd_rate`). Columns
-    split, codec, then per quality metric ``m`` its value ``m`` (NaN when undefined) and
-    ``m_note`` (:func:`bd_rate_note`, None when defined)."""
+def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"), rate: str = "bpp",
+                  test: str = "gan", against: Sequence[str] | None = None) -> pd.DataFrame:
+    """Bjøntegaard delta rate of the codec ``test`` (GAN reversal by default) against every other
+    codec of :func:`curves` ``table`` (or those in ``against``), per split: percent more
+    (positive) or fewer (negative) bits than the codec at equal quality, over the quality range
+    both cover (:func:`ganlib.metrics.bd_rate`). Columns split, codec, then per quality metric
+    ``m`` its value ``m`` (NaN when undefined), ``m_note`` (:func:`bd_rate_note`, None when
+    defined), and ``m_overlap_test`` / ``m_overlap_ref``: the share of the test curve's and of the
+    codec's quality range (of their fronts) that the two have in common
+    (:func:`ganlib.metrics.overlap`)."""
     rows = []
     for split in SPLIT_ORDER:
-        mine = table[(table.split == split) & (table.codec == "gan")]
+        mine = table[(table.split == split) & (table.codec == test)]
         if mine.empty:
             continue
         for codec in schemes.order(table.codec):
             other = table[(table.split == split) & (table.codec == codec)]
-            if codec == "gan" or other.empty:
+            if codec == test or other.empty or (against is not None and codec not in against):
                 continue
             row = {"split": split, "codec": codec}
             for m in quality:
                 row[m] = metrics.bd_rate(other[rate], other[m], mine[rate], mine[m])
                 row[f"{m}_note"] = bd_rate_note(other[rate], other[m], mine[rate], mine[m])
+                row[f"{m}_overlap_test"], row[f"{m}_overlap_ref"] = metrics.overlap(mine[rate], mine[m], other[rate],
+                                                                                  other[m])
                 if row[f"{m}_note"] == "single" and codec == "png":
                     row[f"{m}_note"] = "lossless"
             rows.append(row)
@@ -559,6 +571,37 @@ def environment(run: str | Path) -> pd.DataFrame:
             f"{r['model']} λ={r['lambda']}: {r['steps']} steps in {r['seconds']} s" for r in runs)
             + f" (total {sum(r['seconds'] for r in runs):.0f} s)") if runs else "not trained"
     return pd.DataFrame(list(out.items()), columns=["key", "value"])
+
+
+def training_budget(run: str | Path) -> pd.DataFrame:
+    """Every model this run trained, with its training time, from ``run``'s files: the generator,
+    the encoder (with the prior fit) and the residual coders, whose sum is GAN reversal's budget,
+    then each learned codec. Columns codec (the family id the model serves), model, steps,
+    batch_size, seconds; a ``total`` row closes each codec's models."""
+    from . import residual, train
+
+    run, rows = Path(run), []
+    for name, model, codec in ((train.CONFIG, "generator", "gan"), ("encoder.json", "encoder (+ prior fit)", "gan")):
+        if (run / name).is_file():
+            meta = json.loads((run / name).read_text())
+            steps = meta.get("steps") or meta.get("synthetic_steps", 0) + meta.get("real_steps", 0)
+            rows.append({"codec": codec, "model": model, "steps": steps, "batch_size": meta.get("batch_size"),
+                         "seconds": meta.get("seconds")})
+    for name, codec in ((residual.META, "gan_residual"), ("learned.json", None)):
+        meta = json.loads((run / name).read_text()) if (run / name).is_file() else {}
+        if meta.get("base_seconds") is not None:
+            rows.append({"codec": codec, "model": f"base layers of {meta['train_images']} training images",
+                         "steps": None, "batch_size": None, "seconds": meta["base_seconds"]})
+        rows += [{"codec": codec or r["model"], "model": f"{r['model']} λ={r['lambda']:g}", "steps": r["steps"],
+                  "batch_size": r["batch_size"], "seconds": r["seconds"]} for r in meta.get("runs", [])]
+    table = pd.DataFrame(rows, columns=["codec", "model", "steps", "batch_size", "seconds"])
+    totals = table.groupby("codec", sort=False).seconds.sum()
+    if "gan_residual" in totals:  # the layered codec needs the GAN's models too
+        totals["gan_residual"] += totals.get("gan", 0)
+    out = [part for codec, group in table.groupby("codec", sort=False) for part in
+           (group, pd.DataFrame([{"codec": codec, "model": "total" + (" (with the GAN's)" if codec == "gan_residual"
+                                                                       else ""), "seconds": totals[codec]}]))]
+    return pd.concat(out, ignore_index=True) if out else table
 
 
 def write_findings(path: str | Path, verdicts: Sequence[Verdict], **texts: str) -> None:

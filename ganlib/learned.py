@@ -3,9 +3,11 @@ scale-hyperprior model (Ballé et al. 2018), trained on the same training split 
 rate-distortion trade-off ``lam``, scored on the byte strings of their real ``compress()``.
 
 Images are uint8 (H, W, C); the models see them in [0, 1], padded (edge replicate) to a
-multiple of 16 (factorized) or 32 (hyperprior) pixels, and crop their output back. The
-hyperprior's transforms h_a and h_s downsample once rather than twice, so that 28-pixel images
-need no more padding than the factorized model's.
+multiple of :func:`multiple` pixels, and crop their output back. The analysis transform g_a
+halves the image ``down`` times (CompressAI's models: 4; here 2 by default: a 28-pixel image
+then has a 7 x 7 latent, not 2 x 2, which measured on the default run is what lets the models
+reach high quality at high rates); its last ``4 - down`` convolutions keep the size, and g_s
+mirrors it. The hyperprior's transforms h_a and h_s downsample once rather than twice.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from . import files, params, runtime
@@ -31,12 +34,63 @@ with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, depr
     from compressai.models import CompressionModel, FactorizedPrior, ScaleHyperprior
     from compressai.models.utils import conv, deconv
 
-MODELS = {"factorized": 16, "hyperprior": 32}  # model -> the multiple of its input size
+MODELS = ("factorized", "hyperprior")  # the baseline models
+KINDS = (*MODELS, "conditional")  # every model, with the residual layer's (ConditionalPrior)
+DOWN = 2  # default number of stride-2 stages of g_a
 
 
-def build(channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized") -> CompressionModel:
-    """A CompressAI model with ``channels`` input/output channels (CompressAI's are RGB only)."""
-    params.choice("model", model, MODELS)
+def multiple(model: str, down: int = DOWN) -> int:
+    """The multiple of the input size that ``model`` with ``down`` stride-2 stages needs."""
+    return 2 ** (down + (model == "hyperprior"))
+
+
+def _set_down(net: CompressionModel, n: int, m: int, down: int) -> None:
+    """Make g_a halve the image ``down`` times (its last 4 - down convolutions stride 1), g_s mirror it."""
+    params.int_range("down", down, 1, 4)
+    for i in range(down, 4):  # convolutions 0..3 sit at g_a[0, 2, 4, 6] and g_s[6, 4, 2, 0]
+        out = m if i == 3 else n
+        net.g_a[2 * i] = conv(net.g_a[2 * i].in_channels, out, stride=1)
+        net.g_s[6 - 2 * i] = deconv(out, net.g_s[6 - 2 * i].out_channels, stride=1)
+    net.down = down
+
+
+class ConditionalPrior(FactorizedPrior):
+    """The factorized prior coding an image x given a base image b that the decoder already has
+    (GAN reversal's G(z), :mod:`ganlib.residual`); x, b: (B, C, H, W) in [0, 1]. The analysis
+    transform sees both, y = g_a(x, b): (B, m, H/16, W/16); the synthesis transform's features
+    and b make a correction added to b: x_hat = b + f(g_s(y_hat), b)."""
+
+    def __init__(self, channels: int = 1, n: int = 32, m: int = 64, down: int = DOWN):
+        super().__init__(n, m)
+        self.g_a[0] = conv(2 * channels, n)  # (B, 2C, H, W) -> (B, n, H/2, W/2) ... (B, m, H/2^down, W/2^down)
+        self.g_s[-1] = deconv(n, n)  # -> (B, n, H, W) features
+        _set_down(self, n, m, down)
+        self.fuse = torch.nn.Sequential(conv(n + channels, n, stride=1, kernel_size=3), torch.nn.ReLU(inplace=True),
+                                        conv(n, channels, stride=1, kernel_size=3))
+
+    def reconstruct(self, y_hat: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return base + self.fuse(torch.cat([self.g_s(y_hat), base], 1))
+
+    def forward(self, x: torch.Tensor, base: torch.Tensor) -> dict:
+        y_hat, likelihoods = self.entropy_bottleneck(self.g_a(torch.cat([x, base], 1)))
+        return {"x_hat": self.reconstruct(y_hat, base), "likelihoods": {"y": likelihoods}}
+
+    def compress(self, x: torch.Tensor, base: torch.Tensor) -> dict:
+        y = self.g_a(torch.cat([x, base], 1))
+        return {"strings": [self.entropy_bottleneck.compress(y)], "shape": y.shape[-2:]}
+
+    def decompress(self, strings: list, shape, base: torch.Tensor) -> dict:
+        y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
+        return {"x_hat": self.reconstruct(y_hat, base).clamp(0, 1)}
+
+
+def build(channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized", down: int = DOWN
+          ) -> CompressionModel:
+    """A CompressAI model with ``channels`` input/output channels (CompressAI's are RGB only) and
+    ``down`` stride-2 stages."""
+    params.choice("model", model, KINDS)
+    if model == "conditional":
+        return ConditionalPrior(channels, n, m, down)
     if model == "factorized":
         net = FactorizedPrior(n, m)
     else:
@@ -46,11 +100,14 @@ def build(channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized"
                                       torch.nn.ReLU(inplace=True))
     net.g_a[0] = conv(channels, n)
     net.g_s[-1] = deconv(n, channels)
+    _set_down(net, n, m, down)
     return net
 
 
 def kind(model: CompressionModel) -> str:
-    """The model's name, a key of MODELS."""
+    """The model's name, one of KINDS."""
+    if isinstance(model, ConditionalPrior):
+        return "conditional"
     return "hyperprior" if isinstance(model, ScaleHyperprior) else "factorized"
 
 
@@ -72,18 +129,24 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
 
 def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 32, lr: float = 1e-3,
                   seed: int = 0, n: int = 64, m: int = 96, model: str = "factorized",
-                  progress: bool = True) -> tuple[CompressionModel, dict]:
+                  progress: bool = True, bases: np.ndarray | None = None, down: int = DOWN
+                  ) -> tuple[CompressionModel, dict]:
     """Minimise lam * 255^2 * MSE + bits per pixel (CompressAI's rate-distortion loss) with Adam,
-    plus the entropy bottleneck's auxiliary loss. Returns the model (eval, CDFs updated) and a
-    history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
+    plus the entropy bottleneck's auxiliary loss. ``bases`` (uint8, the shape of ``images``): the
+    base image of each image, for the ``conditional`` model only. Returns the model (eval, CDFs
+    updated) and a history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
     params.positive("lam", lam)
     params.int_range("steps", steps, 1, 10**7)
-    params.choice("model", model, MODELS)
+    params.choice("model", model, KINDS)
+    if (model == "conditional") != (bases is not None) or (bases is not None and bases.shape != images.shape):
+        raise ValueError(f"bases: the conditional model needs one base image per image ({images.shape}), "
+                         f"the others none; got {None if bases is None else bases.shape} for model {model!r}")
     desc = f"train {model} (lambda {lam})"
     dev = runtime.setup(seed)
     gen = torch.Generator().manual_seed(seed)
-    data = _pad(to_unit(images), MODELS[model]).to(dev)
-    model = build(images.shape[3], n, m, model).to(dev).train()
+    data = _pad(to_unit(images), multiple(model, down)).to(dev)
+    cond = None if bases is None else _pad(to_unit(bases), multiple(model, down)).to(dev)
+    model = build(images.shape[3], n, m, model, down).to(dev).train()
     main = [p for name, p in model.named_parameters() if not name.endswith(".quantiles")]
     aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
     opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
@@ -92,8 +155,9 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     pixels = batch_size * images.shape[1] * images.shape[2]
     start = time.perf_counter()
     for _ in runtime.progress(range(steps), desc=desc, disable=not progress):
-        x = data[torch.randint(len(data), (batch_size,), generator=gen).to(dev)]
-        out = model(x)
+        pick = torch.randint(len(data), (batch_size,), generator=gen).to(dev)
+        x = data[pick]
+        out = model(x) if cond is None else model(x, cond[pick])
         bpp = sum(torch.log(p).sum() for p in out["likelihoods"].values()) / (-math.log(2) * pixels)
         mse = torch.mean((_crop(out["x_hat"], *images.shape[1:3]) - _crop(x, *images.shape[1:3])) ** 2)
         loss = lam * 255**2 * mse + bpp
@@ -125,7 +189,8 @@ def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: f
 
 
 def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, steps: int, batch_size: int,
-              lr: float, seed: int, n: int, m: int) -> tuple[list[Learned], list[dict], dict[str, list]]:
+              lr: float, seed: int, n: int, m: int, down: int = DOWN
+              ) -> tuple[list[Learned], list[dict], dict[str, list]]:
     """Train every model at every λ on ``images`` (uint8 (N, H, W, C)), save each to
     :func:`checkpoint` and the budget to ``run/learned.json``. Returns the codecs, one budget row
     per model (model, lambda, steps, batch_size, lr, seconds, final train bpp and MSE: means of the
@@ -133,15 +198,21 @@ def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, 
     codecs, budget, train_bpp = [], [], {}
     for kind in models:
         for lam in lambdas:
-            model, hist = train_learned(images, lam, steps, batch_size, lr, seed, n=n, m=m, model=kind)
+            model, hist = train_learned(images, lam, steps, batch_size, lr, seed, n=n, m=m, model=kind, down=down)
             save(checkpoint(run, kind, lam), model)
             codecs.append(Learned(model, lam, images.shape[1:]))
-            budget.append({"model": kind, "lambda": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
-                           "seconds": round(hist["seconds"], 1), "final_train_bpp": float(np.mean(hist["bpp"][-100:])),
-                           "final_train_mse": float(np.mean(hist["mse"][-100:]))})
+            budget.append(budget_row(kind, lam, steps, batch_size, lr, hist))
             train_bpp[f"{kind}, λ={lam}"] = hist["bpp"]
-    files.write_text(Path(run) / "learned.json", json.dumps({"n": n, "m": m, "runs": budget}, indent=2))
+    files.write_text(Path(run) / "learned.json", json.dumps({"n": n, "m": m, "down": down, "runs": budget}, indent=2))
     return codecs, budget, train_bpp
+
+
+def budget_row(kind: str, lam: float, steps: int, batch_size: int, lr: float, hist: dict) -> dict:
+    """One trained model's budget: model, lambda, steps, batch_size, lr, seconds, and its final train
+    bpp and MSE (means of the last 100 steps of :func:`train_learned`'s history)."""
+    return {"model": kind, "lambda": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
+            "seconds": round(hist["seconds"], 1), "final_train_bpp": float(np.mean(hist["bpp"][-100:])),
+            "final_train_mse": float(np.mean(hist["mse"][-100:]))}
 
 
 def checkpoint(run: str | Path, model: str, lam: float) -> Path:
@@ -150,16 +221,20 @@ def checkpoint(run: str | Path, model: str, lam: float) -> Path:
 
 
 def save(path: str | Path, model: CompressionModel) -> None:
-    """Weights and the entropy coder's CDF tables, as safetensors (atomically)."""
+    """Weights and the entropy coder's CDF tables, as safetensors (atomically), with the number of
+    stride-2 stages in the file's metadata (the weights have the same shapes at any ``down``)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with files.atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+        save_file(state, str(tmp), metadata={"down": str(model.down)})
 
 
 def load(path: str | Path, channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized"
          ) -> CompressionModel:
-    """A model written by :func:`save` (no code is unpickled), in eval mode."""
-    model = build(channels, n, m, model)
+    """A model written by :func:`save` (no code is unpickled), in eval mode; ``model``: one of KINDS.
+    Files without ``down`` in their metadata predate it and had CompressAI's 4 stages."""
+    with safe_open(str(path), "pt") as f:
+        down = int((f.metadata() or {}).get("down", 4))
+    model = build(channels, n, m, model, down)
     model.load_state_dict(load_file(str(path)))
     return model.eval()
 
@@ -174,7 +249,7 @@ class Learned(Codec):
     def __init__(self, model: CompressionModel, param, shape: tuple[int, int, int]):
         self.model, self.param, self.shape = model.cpu().eval(), param, shape
         self.name = kind(model)
-        self.multiple = MODELS[self.name]
+        self.multiple = multiple(self.name, model.down)
 
     def _latent_shape(self) -> tuple[int, int]:
         """Spatial shape of the latent the decoder starts from: y (factorized) or z (hyperprior)."""

@@ -142,6 +142,17 @@ def _rd_front(rate, quality) -> tuple[np.ndarray, np.ndarray]:
     return np.log(rate[keep]), quality[keep]
 
 
+def overlap(rate_a, quality_a, rate_b, quality_b) -> tuple[float, float]:
+    """The share of curve a's and of curve b's quality range (of their rate-quality fronts, as
+    :func:`bd_rate` uses them) that both cover: (share of a, share of b), each in [0, 1]; NaN for
+    a curve whose front has fewer than 2 points or reaches infinite quality."""
+    (_, qa), (_, qb) = _rd_front(rate_a, quality_a), _rd_front(rate_b, quality_b)
+    if min(len(qa), len(qb)) < 2 or not np.isfinite([qa[0], qa[-1], qb[0], qb[-1]]).all():
+        return math.nan, math.nan
+    common = max(0.0, min(qa[-1], qb[-1]) - max(qa[0], qb[0]))
+    return float(common / (qa[-1] - qa[0])), float(common / (qb[-1] - qb[0]))
+
+
 def bd_rate(rate_ref, quality_ref, rate_test, quality_test) -> float:
     """Bjøntegaard delta rate (percent) of a test codec against a reference: the mean rate
     difference at equal quality over the quality range both curves cover. Each curve is first

@@ -30,6 +30,7 @@ NOTEBOOKS = {
     "invert": "03_invert",
     "tradeoff": "03b_tradeoff",
     "baselines": "04_baselines",
+    "residual": "04b_residual",
     "results": "05_results",
 }
 STAGES = tuple(s for key in NOTEBOOKS for s in ([f"invert_{n}" for n in INVERSIONS] if key == "invert" else [key]))

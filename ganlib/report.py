@@ -366,10 +366,17 @@ EQUAL_LOSS_COLUMNS = {
 }
 
 
-def bd_rate_columns(quality: Sequence[str]) -> dict[str, tuple]:
-    """Columns of the BD-rate table (:func:`ganlib.analysis.bd_rate_table`)."""
-    return {"Codec": (_family_label, "{}"), **{f"BD-rate at equal {analysis.QUALITY[m].split(' ')[0]} (%)":
-                                                (m, "{:+.1f}", f"{m}_note") for m in quality}}
+def bd_rate_columns(quality: Sequence[str], overlap: bool = False) -> dict[str, tuple]:
+    """Columns of the BD-rate table (:func:`ganlib.analysis.bd_rate_table`); ``overlap``: with the
+    share of each curve's quality range that the two have in common."""
+    columns = {"Codec": (_family_label, "{}")}
+    for m in quality:
+        name = analysis.QUALITY[m].split(" ")[0]
+        columns[f"BD-rate at equal {name} (%)"] = (m, "{:+.1f}", f"{m}_note")
+        if overlap:
+            columns[f"{name} overlap, of the test curve"] = (f"{m}_overlap_test", "{:.0%}")
+            columns[f"{name} overlap, of the codec's"] = (f"{m}_overlap_ref", "{:.0%}")
+    return columns
 
 
 def matched_columns(quality: Sequence[str]) -> dict[str, tuple]:
@@ -388,6 +395,8 @@ TRADEOFF_GAP_COLUMNS = {"Mode": ("label", "{}"), **{h: v for h, v in EQUAL_LOSS_
 BIT_ERROR_COLUMNS = {"Bit-error rate": ("ber", "{:g}"),
                      "Mean SSIM (decoded files)": ("ssim", "{:.3f}", "note"),
                      "Decode failures": ("failure_rate", "{:.1%}")}
+BUDGET_COLUMNS = {"Codec": (_family_label, "{}"), "Model": ("model", "{}"), "Steps": ("steps", "{:.0f}"),
+                  "Batch": ("batch_size", "{:.0f}"), "Training seconds": ("seconds", "{:.1f}")}
 RD_CONTENTS_COLUMNS = {"Codec": (_family_label, "{}"), "Parameter": ("parameter", "{}"), "Values": ("values", "{}"),
                        "Unseen images": ("unseen images", "{:d}"), "Seen images": ("seen images", "{:d}"),
                        "Rows": ("rows", "{:d}")}

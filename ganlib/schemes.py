@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-GAN, CLASSICAL, LEARNED = "gan", "classical", "learned"
+GAN, CLASSICAL, LEARNED, LAYERED = "gan", "classical", "learned", "layered"
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Family:
 
     id: str
     label: str
-    kind: str  # GAN, CLASSICAL or LEARNED
+    kind: str  # GAN, CLASSICAL, LEARNED or LAYERED
     param: str | None
     colour: str  # a matplotlib colour, used for this family in every figure
     marker: str  # a matplotlib marker, likewise
@@ -117,6 +117,18 @@ def _learned(kind: str) -> Callable:
     return make
 
 
+def _layered(family_id: str) -> Callable:
+    def make(param, channels: int = 1, run: str | Path | None = None, **_):
+        from . import residual
+
+        if run is None:
+            raise ValueError(f"the layered codec {family_id!r} is loaded from a run: give run=")
+        return residual.load(run, family_id, param)
+
+    make.__doc__ = f"GAN reversal's base layer plus the enhancement layer {family_id!r} of run (04b_residual)"
+    return make
+
+
 # ------------------------------------------------------------------ the registry
 FAMILIES: dict[str, Family] = {}
 
@@ -143,7 +155,10 @@ for _family in (
            short="λ={:g}", sep=", "),
     Family("hyperprior", "learned: scale hyperprior", LEARNED, "λ", "#17becf", ">", _learned("hyperprior"),
            short="λ={:g}", sep=", "),
-    # free for the next family (e.g. gan_residual): colour "#bcbd22" or "#8b0000", marker "*" or "h"
+    Family("gan_residual", "GAN + learned residual", LAYERED, "λ", "#8b0000", "*", _layered("gan_residual"),
+           short="λ={:g}", sep=", "),
+    Family("gan_residual_webp", "GAN + WebP residual", LAYERED, "WebP quality of the residual", "#bcbd22", "h",
+           _layered("gan_residual_webp"), 0, 100, "q={}"),
 ):
     register(_family)
 
@@ -166,7 +181,7 @@ def family(family_id: str) -> Family:
 
 
 def of_kind(kind: str) -> list[Family]:
-    """The families of one kind (GAN, CLASSICAL or LEARNED), in codec order."""
+    """The families of one kind (GAN, CLASSICAL, LEARNED or LAYERED), in codec order."""
     return [f for f in FAMILIES.values() if f.kind == kind]
 
 

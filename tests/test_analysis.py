@@ -303,3 +303,35 @@ def test_write_and_score_reads_back_what_it_wrote(images, tmp_path):
     assert [p.read_bytes() for p in paths] == blobs
     assert rows[1]["bytes"] == len(blobs[1]) and rows[1]["payload_bytes"] == codec.payload_bytes(blobs[1])
     assert rows[0]["ssim"] == metrics.ssim(images[0], decoded[0]) and decoded.shape == (2, 28, 28, 1)
+
+
+def test_bd_rate_table_of_another_test_codec_with_overlap_shares():
+    table = curve_table({
+        ("unseen", "gan"): [(4, 0.4, 0.70, 18.0), (8, 0.8, 0.80, 20.0)],
+        ("unseen", "jpeg"): [(1, 0.8, 0.70, 18.0), (10, 1.6, 0.80, 20.0)],
+        ("unseen", "gan_residual"): [(0.01, 0.8, 0.75, 19.0), (0.1, 1.6, 0.95, 24.0)],  # half its range is jpeg's
+    })
+    bd = analysis.bd_rate_table(table, test="gan_residual").set_index("codec")
+    assert list(bd.index) == ["gan", "jpeg"]
+    assert bd.loc["jpeg", "psnr_overlap_test"] == pytest.approx(0.2)  # 19..20 of 19..24
+    assert bd.loc["jpeg", "psnr_overlap_ref"] == pytest.approx(0.5)  # 19..20 of 18..20
+    assert list(analysis.bd_rate_table(table, test="gan_residual", against=["jpeg"]).codec) == ["jpeg"]
+    assert analysis.bd_rate_table(table).set_index("codec").loc["jpeg", "ssim_overlap_test"] == pytest.approx(1.0)
+
+
+def test_training_budget_lists_every_model_with_totals(tmp_path):
+    (tmp_path / "generator.json").write_text(json.dumps({"steps": 3000, "batch_size": 64, "seconds": 200.0}))
+    (tmp_path / "encoder.json").write_text(json.dumps({"synthetic_steps": 10, "real_steps": 5, "batch_size": 64,
+                                                       "seconds": 50.0}))
+    run = {"steps": 100, "batch_size": 16}
+    (tmp_path / "residual.json").write_text(json.dumps({"train_images": 64, "base_seconds": 5.0, "runs": [
+        {**run, "model": "conditional", "lambda": 0.01, "seconds": 20.0}]}))
+    (tmp_path / "learned.json").write_text(json.dumps({"runs": [
+        {**run, "model": "factorized", "lambda": 0.01, "seconds": 30.0},
+        {**run, "model": "factorized", "lambda": 0.1, "seconds": 40.0},
+        {**run, "model": "hyperprior", "lambda": 0.01, "seconds": 45.0}]}))
+    budget = analysis.training_budget(tmp_path)
+    totals = budget[budget.model.str.startswith("total")].set_index("codec").seconds
+    assert totals.to_dict() == {"gan": 250.0, "gan_residual": 275.0, "factorized": 70.0, "hyperprior": 45.0}
+    assert budget[budget.model == "encoder (+ prior fit)"].steps.item() == 15
+    assert analysis.training_budget(tmp_path / "missing").empty

@@ -41,7 +41,7 @@ def test_summary_and_report(smoke):
     assert "import numpy" not in html  # code hidden
     controls = ["03_invert_seen_ssim", "03_invert_unseen_mse"]
     pages = ["01_data", "02_train_gan", "02b_train_encoder", "03_invert_seen", "03_invert_unseen", *controls,
-             "03b_tradeoff", "04_baselines", "05_results"]
+             "03b_tradeoff", "04_baselines", "04b_residual", "05_results"]
     for name in pages:
         assert (work / f"reports/smoke/{name}.html").is_file()
         assert f"{name}.html" in html

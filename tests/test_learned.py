@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from ganlib import learned
 
@@ -32,14 +33,15 @@ def test_hyperprior_file_holds_side_information_then_latent(images):
     model.update(force=True)
     codec = learned.Learned(model, 0.01, (28, 28, 1))
     blob = codec.encode(images[0])
-    strings = model.compress(learned._pad(learned.to_unit(images[:1]), 32))["strings"]
+    strings = model.compress(learned._pad(learned.to_unit(images[:1]), learned.multiple("hyperprior")))["strings"]
     assert blob == bytes([len(strings[1][0])]) + strings[1][0] + strings[0][0]
     with pytest.raises(ValueError, match="truncated hyperprior file"):
         codec.decode(blob[:1 + blob[0] - 1])
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="model='vae' is not allowed; choose one of: factorized, hyperprior"):
+    with pytest.raises(ValueError, match="model='vae' is not allowed; choose one of: factorized, hyperprior, "
+                                         "conditional"):
         learned.build(model="vae")
 
 
@@ -56,3 +58,38 @@ def test_training_is_reproducible(images):
     a, _ = learned.train_learned(images, 0.01, steps=3, batch_size=4, n=8, m=12, seed=3, progress=False)
     b, _ = learned.train_learned(images, 0.01, steps=3, batch_size=4, n=8, m=12, seed=3, progress=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("down", [2, 4])
+def test_down_sets_the_latent_size(images, down):
+    """g_a halves the image ``down`` times: a 28-pixel image padded to the model's multiple has a
+    latent of 28 / 2^down (rounded up) per side, and the codec round-trips at either depth."""
+    torch.manual_seed(0)
+    model = learned.build(channels=1, n=8, m=12, model="factorized", down=down).eval()
+    model.update(force=True)
+    x = learned._pad(learned.to_unit(images[:1]), learned.multiple("factorized", down))
+    assert model.g_a(x).shape[-2:] == (-(-28 // 2**down),) * 2
+    assert model.g_s(model.g_a(x)).shape == x.shape
+    codec = learned.Learned(model, 0.01, (28, 28, 1))
+    assert codec.decode(codec.encode(images[0])).shape == (28, 28, 1)
+
+
+def test_conditional_model_needs_its_bases(images):
+    with pytest.raises(ValueError, match="bases: the conditional model needs one base image per image"):
+        learned.train_learned(images, 0.01, steps=2, batch_size=4, n=8, m=12, model="conditional", progress=False)
+    with pytest.raises(ValueError, match="bases: .* for model 'factorized'"):
+        learned.train_learned(images, 0.01, steps=2, batch_size=4, n=8, m=12, progress=False, bases=images)
+    model, hist = learned.train_learned(images, 0.01, steps=20, batch_size=4, n=8, m=12, model="conditional",
+                                        progress=False, bases=images[::-1].copy())
+    assert learned.kind(model) == "conditional" and np.mean(hist["loss"][-5:]) < np.mean(hist["loss"][:5])
+
+
+def test_checkpoint_records_its_stride_stages(tmp_path):
+    """The weights have the same shapes at any ``down``: the file's metadata says which it was."""
+    for down in (2, 4):
+        model = learned.build(channels=1, n=8, m=12, model="factorized", down=down)
+        learned.save(tmp_path / f"{down}.safetensors", model)
+        assert learned.load(tmp_path / f"{down}.safetensors", 1, 8, 12).down == down
+    state = {k: v.contiguous() for k, v in learned.build(channels=1, n=8, m=12, down=4).state_dict().items()}
+    save_file(state, str(tmp_path / "old.safetensors"))  # written before "down" was recorded
+    assert learned.load(tmp_path / "old.safetensors", 1, 8, 12).down == 4

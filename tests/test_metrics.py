@@ -130,3 +130,10 @@ def test_ms_ssim_on_small_images(rng, shape, images):
 def test_ms_ssim_is_filled_in_the_score(images):
     s = metrics.score(images[0], images[1], 49)
     assert 0 < s["ms_ssim"] < 1 and s["ms_ssim"] == metrics.ms_ssim(images[0], images[1])
+
+
+def test_overlap_shares():
+    assert metrics.overlap([1, 2], [10, 20], [1, 2], [15, 35]) == pytest.approx((0.5, 0.25))
+    assert metrics.overlap([1, 2], [10, 20], [1, 2], [30, 40]) == (0.0, 0.0)
+    assert all(np.isnan(metrics.overlap([1], [10], [1, 2], [10, 20])))
+    assert all(np.isnan(metrics.overlap([1, 2], [10, math.inf], [1, 2], [10, 20])))

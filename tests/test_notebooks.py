@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 def test_the_pipeline_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == ["01_data", "02_train_gan", "02b_train_encoder", "03_invert", "03b_tradeoff",
-                                       "04_baselines", "05_results"]
+                                       "04_baselines", "04b_residual", "05_results"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

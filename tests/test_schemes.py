@@ -9,7 +9,8 @@ from ganlib import baselines, invert, learned, schemes
 
 
 def test_codec_ids_and_order():
-    assert list(schemes.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized", "hyperprior"]
+    assert list(schemes.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized", "hyperprior",
+                                      "gan_residual", "gan_residual_webp"]
     assert list(schemes.SUMMARY) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
     assert schemes.order(["hyperprior", "zzz", "jpeg", "gan", "jpeg"]) == ["gan", "jpeg", "hyperprior", "zzz"]
     assert schemes.rank("gan") == 0 and schemes.rank("nope") == len(schemes.FAMILIES)
@@ -27,14 +28,15 @@ def test_every_family_has_its_own_valid_colour_and_marker():
 def test_register_refuses_a_clash_and_leaves_room_for_a_new_family():
     gan = schemes.family("gan")
     with pytest.raises(ValueError, match="same colour and marker as 'gan'"):
-        schemes.register(dataclasses.replace(gan, id="gan_residual"))
-    residual = dataclasses.replace(gan, id="gan_residual", label="GAN reversal + residual", colour="#8b0000",
-                                   marker="*")
+        schemes.register(dataclasses.replace(gan, id="gan_new"))
+    with pytest.raises(ValueError, match="same id as 'gan_residual'"):
+        schemes.register(dataclasses.replace(gan, id="gan_residual", colour="#000001", marker="8"))
+    new = dataclasses.replace(gan, id="gan_new", label="GAN reversal, new", colour="#000001", marker="8")
     try:
-        schemes.register(residual)
-        assert schemes.order(["gan_residual", "hyperprior"]) == ["hyperprior", "gan_residual"]
+        schemes.register(new)
+        assert schemes.order(["gan_new", "hyperprior"]) == ["hyperprior", "gan_new"]
     finally:
-        schemes.FAMILIES.pop("gan_residual")
+        schemes.FAMILIES.pop("gan_new")
 
 
 def test_labels_and_scheme_ids():

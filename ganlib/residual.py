@@ -1,0 +1,211 @@
+"""A residual (enhancement) layer on top of GAN reversal: one file holds the latent file of the
+base image b = G(z_hat) and, after it, a coding of x given b, so quality no longer stops at the
+generator's ceiling. Images are uint8 (H, W, C).
+
+Layered file (codec ids ``gan_residual`` and ``gan_residual_webp``)::
+
+    offset  size  field
+    0       1     n: length of the base layer in bytes (a latent file is at most 255 bytes here)
+    1       n     the base layer: a latent file (:mod:`ganlib.codec`, version 2), which
+                  :class:`ganlib.invert.GanCodec` decodes on its own (:func:`split` cuts it out)
+    1+n     rest  the enhancement layer, to the end of the file
+
+Enhancement layers (``encode(x, b) -> bytes``, ``decode(bytes, b) -> image``):
+
+* :class:`LearnedResidual` (``gan_residual``): :class:`ganlib.learned.ConditionalPrior`, a
+  factorized-prior model that sees b on both sides, trained here on (x, b) pairs of training
+  images at a trade-off λ (the family's parameter);
+* :class:`WebpResidual` (``gan_residual_webp``), the classical control: the residual
+  r = x - b, halved and offset by 128 into 0..255, coded by WebP at a quality (the parameter).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import baselines, codec, files, learned, params, paths, runtime
+from .codec import Codec, CodecError
+
+MAX_BASE_BYTES = 255  # the length byte's limit
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """A layered file -> (base layer, enhancement layer); CodecError if it is too short."""
+    data = bytes(data)
+    if not data or 1 + data[0] > len(data):
+        raise CodecError(f"truncated layered file: {len(data)} bytes, base layer of "
+                         f"{data[0] if data else '?'} bytes announced")
+    return data[1:1 + data[0]], data[1 + data[0]:]
+
+
+def join(base: bytes, enhancement: bytes) -> bytes:
+    """The layered file of a base layer and an enhancement layer."""
+    if len(base) > MAX_BASE_BYTES:
+        raise ValueError(f"a base layer of {len(base)} bytes does not fit the layered format (at most 255)")
+    return bytes([len(base)]) + bytes(base) + bytes(enhancement)
+
+
+class LearnedResidual:
+    """x given b with a trained :class:`ganlib.learned.ConditionalPrior`; its bytes are the
+    entropy coder's string."""
+
+    family = "gan_residual"
+
+    def __init__(self, model: learned.ConditionalPrior, lam: float):
+        self.model, self.param = model.cpu().eval(), lam
+
+    def _unit(self, image: np.ndarray) -> torch.Tensor:
+        return learned._pad(learned.to_unit(image[None]), learned.multiple("conditional", self.model.down))
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        with torch.no_grad():
+            return self.model.compress(self._unit(image), self._unit(base))["strings"][0][0]
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        b = self._unit(base)
+        shape = tuple(s // learned.multiple("conditional", self.model.down) for s in b.shape[-2:])
+        with torch.no_grad():
+            x = self.model.decompress([[bytes(data)]], shape, b)["x_hat"]
+        return runtime.to_uint8(learned._crop(x, *base.shape[:2]) * 2 - 1)[0]
+
+
+class WebpResidual:
+    """x given b as WebP at ``quality`` of r = clip(round((x - b) / 2) + 128, 0, 255): residuals
+    beyond ±255 lose their last bit and their extremes."""
+
+    family = "gan_residual_webp"
+
+    def __init__(self, quality: int, channels: int = 1):
+        self.param, self.webp = quality, baselines.codec("webp", quality, channels)
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        r = np.clip(np.round((image.astype(np.int16) - base.astype(np.int16)) / 2) + 128, 0, 255)
+        return self.webp.encode(r.astype(np.uint8))
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        r = self.webp.decode(data).astype(np.int16).reshape(base.shape)
+        return np.clip(base.astype(np.int16) + 2 * (r - 128), 0, 255).astype(np.uint8)
+
+
+class Layered(Codec):
+    """GAN reversal's base layer (``base``: a :class:`ganlib.invert.GanCodec`) plus an enhancement
+    layer, in one file (module docstring). Named after the enhancement's family; its parameter is
+    the enhancement's."""
+
+    def __init__(self, base, enhancement: LearnedResidual | WebpResidual):
+        self.base, self.enhancement = base, enhancement
+        self.name, self.param = enhancement.family, enhancement.param
+        self.version = base.version
+
+    def encode_batch(self, images: np.ndarray, base_files: Sequence[bytes] | None = None) -> list[bytes]:
+        """uint8 (B, H, W, C) -> one layered file per image; ``base_files``: base layers already
+        encoded for these images (so that several enhancement rates share one search)."""
+        base_files = self.base.encode_batch(images) if base_files is None else list(base_files)
+        bases = self.base.decode_batch(base_files)
+        return [join(f, self.enhancement.encode(x, b)) for f, x, b in zip(base_files, images, bases, strict=True)]
+
+    def encode(self, image: np.ndarray) -> bytes:
+        return self.encode_batch(image[None])[0]
+
+    def decode_base(self, data: bytes) -> np.ndarray:
+        """The base layer alone, G(z_hat): what a decoder without the enhancement layer shows."""
+        return self.base.decode(split(data)[0])
+
+    def decode(self, data: bytes) -> np.ndarray:
+        base, enhancement = split(data)
+        b = self.base.decode(base)
+        try:
+            return self.enhancement.decode(enhancement, b)
+        except CodecError:
+            raise
+        except Exception as error:  # the entropy decoder or WebP on bytes that are not theirs
+            raise CodecError(f"corrupt enhancement layer ({len(enhancement)} bytes): {error}") from error
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """From the base layer's payload to the end: the length byte and the base's header are header
+        (the base's 2-byte CRC, inside the span, is counted as payload)."""
+        return 1 + codec.HEADER_BYTES, len(data)
+
+
+def base_images(base, images: np.ndarray, batch: int = 256, progress: bool = False) -> np.ndarray:
+    """The decoded base layer of every image (uint8 (N, H, W, C)), encoded in batches: the
+    training inputs of :class:`LearnedResidual`."""
+    chunks = range(0, len(images), batch)
+    return np.concatenate([base.decode_batch(base.encode_batch(images[i:i + batch]))
+                           for i in runtime.progress(chunks, desc="base layers", disable=not progress)])
+
+
+META = "residual.json"  # the run's residual models: base layer settings, model size, training budget
+
+
+def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, steps: int, batch_size: int,
+                 lr: float) -> None:
+    """Validate 04b_residual's parameters (ValueError naming the first bad one)."""
+    from . import invert
+
+    invert.check_bits(base_bits)
+    for lam in lambdas:
+        params.positive("lambdas", lam)
+    for q in webp:
+        params.int_range("webp", q, 0, 100)
+    params.int_range("train_images", train_images, 1, 10**7)
+    params.int_range("steps", steps, 1, 10**7)
+    params.int_range("batch_size", batch_size, 1, 4096)
+    params.positive("lr", lr)
+
+
+def training_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` of the training images (all if fewer), drawn without replacement by ``seed``, in index order."""
+    pick = np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False))
+    return images[pick]
+
+
+def train_all(images: np.ndarray, bases: np.ndarray, run: str | Path, lambdas: list, steps: int, batch_size: int,
+              lr: float, seed: int, n: int, m: int, meta: dict) -> tuple[list[LearnedResidual], list[dict], dict]:
+    """Train the conditional model at every λ on (image, base) pairs (uint8 (N, H, W, C) each),
+    save each to :func:`ganlib.learned.checkpoint` (kind ``conditional``) and ``run/residual.json``
+    (``meta``: the base layer's settings, plus n, m, down and the budget rows). Returns the
+    enhancement layers, the budget rows and the per-step train bpp by ``"λ=<lambda>"``."""
+    layers, budget, train_bpp = [], [], {}
+    for lam in lambdas:
+        model, hist = learned.train_learned(images, lam, steps, batch_size, lr, seed, n=n, m=m, model="conditional",
+                                            bases=bases)
+        learned.save(learned.checkpoint(run, "conditional", lam), model)
+        layers.append(LearnedResidual(model, lam))
+        budget.append(learned.budget_row("conditional", lam, steps, batch_size, lr, hist))
+        train_bpp[f"λ={lam}"] = hist["bpp"]
+    meta = {**meta, "n": n, "m": m, "down": learned.DOWN, "runs": budget}
+    files.write_text(Path(run) / META, json.dumps(meta, indent=2))
+    return layers, budget, train_bpp
+
+
+def base_codec(run: str | Path, bits: int, loss: str):
+    """The base layer's codec for ``run``: GAN reversal in the hybrid mode (the run's encoder, then a
+    short search with ``loss``) at ``bits``, with the run's prior."""
+    from . import encoder, invert, prior, train
+
+    G = train.load_generator(run)
+    E = encoder.load_encoder(run, G)
+    if E is None:
+        raise FileNotFoundError(f"{run} has no encoder: the residual layer's base needs one (make encoder)")
+    return invert.GanCodec(G, bits, encoder.hybrid_config(loss), encoder=E, prior=prior.load(run, G))
+
+
+def load(run: str | Path, family: str, param, base=None) -> Layered:
+    """The layered codec ``family`` (``gan_residual`` or ``gan_residual_webp``) at ``param`` of a run
+    whose 04b_residual stage has run (``base``: its base codec, if already loaded)."""
+    meta = json.loads(paths.require(Path(run) / META, "notebooks/04b_residual.ipynb (make residual)").read_text())
+    base = base or base_codec(run, meta["base_bits"], meta["loss"])
+    if family == WebpResidual.family:
+        return Layered(base, WebpResidual(int(param), base.shape[2]))
+    params.choice("family", family, FAMILIES)
+    model = learned.load(learned.checkpoint(run, "conditional", param), base.shape[2], meta["n"], meta["m"],
+                         "conditional")
+    return Layered(base, LearnedResidual(model, param))
+
+
+FAMILIES = (LearnedResidual.family, WebpResidual.family)

@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganlib import codec, invert, learned, metrics, residual
+
+
+@pytest.fixture
+def base(small_generator):
+    """A GAN codec on the small generator with a short search (the base layer)."""
+    return invert.GanCodec(small_generator, 6, invert.InversionConfig(loss="mse", steps=20, restarts=1, refine_steps=2))
+
+
+@pytest.fixture
+def conditional():
+    torch.manual_seed(0)
+    model = learned.build(channels=1, n=8, m=12, model="conditional").eval()
+    model.update(force=True)
+    return residual.LearnedResidual(model, 0.01)
+
+
+def test_split_and_join():
+    assert residual.split(residual.join(b"abc", b"de")) == (b"abc", b"de")
+    assert residual.split(residual.join(b"abc", b"")) == (b"abc", b"")
+    for bad in (b"", b"\x05abc"):
+        with pytest.raises(codec.CodecError, match="truncated layered file"):
+            residual.split(bad)
+    with pytest.raises(ValueError, match="base layer of 256 bytes does not fit"):
+        residual.join(bytes(256), b"")
+
+
+def test_webp_residual_round_trip(images):
+    layer = residual.WebpResidual(95)
+    bases = images[::-1]
+    for x, b in zip(images, bases):
+        decoded = layer.decode(layer.encode(x, b), b)
+        assert decoded.shape == x.shape and decoded.dtype == np.uint8
+        assert metrics.psnr(x, decoded) > 35  # residual halved: about 2 grey levels of error at most
+    assert metrics.psnr(images[0], layer.decode(residual.WebpResidual(5).encode(images[0], bases[0]), bases[0])) < 35
+
+
+@pytest.mark.parametrize("layer", ["learned", "webp"])
+def test_layered_file_holds_a_base_layer_that_decodes_alone(images, base, conditional, layer):
+    enhancement = conditional if layer == "learned" else residual.WebpResidual(50)
+    layered = residual.Layered(base, enhancement)
+    assert layered.name == enhancement.family and layered.param == enhancement.param
+    blobs = layered.encode_batch(images[:3])
+    for blob, x in zip(blobs, images[:3]):
+        base_file, _ = residual.split(blob)
+        assert np.array_equal(layered.decode_base(blob), base.decode(base_file))  # the base decoder alone
+        decoded = layered.decode(blob)
+        assert decoded.shape == x.shape and decoded.dtype == np.uint8
+        assert layered.payload_span(blob) == (1 + codec.HEADER_BYTES, len(blob))
+    # the base layers encoded once can be shared by several enhancement rates
+    shared = layered.encode_batch(images[:3], [residual.split(b)[0] for b in blobs])
+    assert shared == blobs
+
+
+def test_layered_decoding_refuses_damage(images, base):
+    layered = residual.Layered(base, residual.WebpResidual(50))
+    blob = layered.encode(images[0])
+    with pytest.raises(codec.CodecError):
+        layered.decode(blob[:3])
+    n = blob[0]
+    with pytest.raises(codec.CodecError, match="corrupt enhancement layer"):
+        layered.decode(blob[:1 + n] + b"not webp")
+    with pytest.raises(codec.CodecError):  # the base layer's checksum
+        layered.decode(blob[:2] + bytes([blob[2] ^ 1]) + blob[3:])
+
+
+@pytest.mark.parametrize("kwargs, name", [({"base_bits": 0}, "bits"), ({"lambdas": [0]}, "lambdas"),
+                                          ({"webp": [101]}, "webp"), ({"train_images": 0}, "train_images"),
+                                          ({"steps": 0}, "steps"), ({"batch_size": 0}, "batch_size"),
+                                          ({"lr": -1.0}, "lr")])
+def test_check_params_names_the_bad_one(kwargs, name):
+    good = {"base_bits": 6, "lambdas": [0.01], "webp": [50], "train_images": 8, "steps": 2, "batch_size": 4,
+            "lr": 0.001}
+    with pytest.raises(ValueError, match=name):
+        residual.check_params(**{**good, **kwargs})
+
+
+def test_training_subset_is_deterministic(images):
+    a, b = residual.training_subset(images, 5, seed=1), residual.training_subset(images, 5, seed=1)
+    assert a.shape == (5, 28, 28, 1) and np.array_equal(a, b)
+    assert len(residual.training_subset(images, 100)) == len(images)
+
+
+def test_train_all_saves_models_that_load_as_the_same_codec(images, base, tmp_path):
+    bases = residual.base_images(base, images)
+    assert bases.shape == images.shape
+    layers, budget, train_bpp = residual.train_all(images, bases, tmp_path, [0.01], 3, 4, 0.001, 0, 8, 12,
+                                                   {"base_bits": 6, "loss": "mse"})
+    meta = json.loads((tmp_path / residual.META).read_text())
+    assert meta["base_bits"] == 6 and meta["n"] == 8 and [r["lambda"] for r in meta["runs"]] == [0.01]
+    assert list(train_bpp) == ["λ=0.01"] and budget[0]["model"] == "conditional"
+    loaded = residual.load(tmp_path, "gan_residual", 0.01, base=base)
+    original = residual.Layered(base, layers[0])
+    blob = original.encode(images[0])
+    assert loaded.decode(blob).tolist() == original.decode(blob).tolist()
+    with pytest.raises(ValueError, match="family='jpeg' is not allowed"):
+        residual.load(tmp_path, "jpeg", 1, base=base)
