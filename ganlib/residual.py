@@ -143,7 +143,7 @@ META = "residual.json"  # the run's residual models: base layer settings, model 
 
 
 def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, steps: int, batch_size: int,
-                 lr: float) -> None:
+                 lr: float, down: int = learned.DOWN) -> None:
     """Validate 04b_residual's parameters (ValueError naming the first bad one)."""
     from . import invert
 
@@ -156,6 +156,7 @@ def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, s
     params.int_range("steps", steps, 1, 10**7)
     params.int_range("batch_size", batch_size, 1, 4096)
     params.positive("lr", lr)
+    params.int_range("down", down, 1, 4)
 
 
 def training_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -165,20 +166,22 @@ def training_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 
 def train_all(images: np.ndarray, bases: np.ndarray, run: str | Path, lambdas: list, steps: int, batch_size: int,
-              lr: float, seed: int, n: int, m: int, meta: dict) -> tuple[list[LearnedResidual], list[dict], dict]:
-    """Train the conditional model at every λ on (image, base) pairs (uint8 (N, H, W, C) each),
-    save each to :func:`ganlib.learned.checkpoint` (kind ``conditional``) and ``run/residual.json``
+              lr: float, seed: int, n: int, m: int, down: int, meta: dict, workers: int | None = None
+              ) -> tuple[list[LearnedResidual], list[dict], dict]:
+    """Train the conditional model (``down`` stride-2 stages) at every λ on (image, base) pairs
+    (uint8 (N, H, W, C) each), ``workers`` at a time (:func:`ganlib.learned.train_many`), save
+    each to :func:`ganlib.learned.checkpoint` (kind ``conditional``) and ``run/residual.json``
     (``meta``: the base layer's settings, plus n, m, down and the budget rows). Returns the
     enhancement layers, the budget rows and the per-step train bpp by ``"λ=<lambda>"``."""
     layers, budget, train_bpp = [], [], {}
-    for lam in lambdas:
-        model, hist = learned.train_learned(images, lam, steps, batch_size, lr, seed, n=n, m=m, model="conditional",
-                                            bases=bases)
+    jobs = [{"images": images, "bases": bases, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
+             "seed": seed, "n": n, "m": m, "model": "conditional", "down": down} for lam in lambdas]
+    for lam, (model, hist) in zip(lambdas, learned.train_many(jobs, workers, "train residual coders")):
         learned.save(learned.checkpoint(run, "conditional", lam), model)
         layers.append(LearnedResidual(model, lam))
         budget.append(learned.budget_row("conditional", lam, steps, batch_size, lr, hist))
         train_bpp[f"λ={lam}"] = hist["bpp"]
-    meta = {**meta, "n": n, "m": m, "down": learned.DOWN, "runs": budget}
+    meta = {**meta, "n": n, "m": m, "down": down, "runs": budget}
     files.write_text(Path(run) / META, json.dumps(meta, indent=2))
     return layers, budget, train_bpp
 

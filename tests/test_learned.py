@@ -93,3 +93,16 @@ def test_checkpoint_records_its_stride_stages(tmp_path):
     state = {k: v.contiguous() for k, v in learned.build(channels=1, n=8, m=12, down=4).state_dict().items()}
     save_file(state, str(tmp_path / "old.safetensors"))  # written before "down" was recorded
     assert learned.load(tmp_path / "old.safetensors", 1, 8, 12).down == 4
+
+
+def test_train_many_in_worker_processes_equals_training_alone(images):
+    """Two models trained at once in two one-thread processes are the models each would be
+    trained alone with one thread (same weights, same history)."""
+    jobs = [{"images": images, "lam": lam, "steps": 3, "batch_size": 4, "n": 8, "m": 12, "seed": 1} for lam in
+            (0.01, 0.1)]
+    together = learned.train_many(jobs, workers=2)
+    for job, (model, hist) in zip(jobs, together):
+        alone, alone_hist = learned.train_learned(**job, progress=False, threads=1)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), alone.state_dict().values()))
+        assert hist["loss"] == alone_hist["loss"] and learned.kind(model) == "factorized"
+    torch.set_num_threads(2)

@@ -73,7 +73,7 @@ def test_layered_decoding_refuses_damage(images, base):
 @pytest.mark.parametrize("kwargs, name", [({"base_bits": 0}, "bits"), ({"lambdas": [0]}, "lambdas"),
                                           ({"webp": [101]}, "webp"), ({"train_images": 0}, "train_images"),
                                           ({"steps": 0}, "steps"), ({"batch_size": 0}, "batch_size"),
-                                          ({"lr": -1.0}, "lr")])
+                                          ({"lr": -1.0}, "lr"), ({"down": 5}, "down")])
 def test_check_params_names_the_bad_one(kwargs, name):
     good = {"base_bits": 6, "lambdas": [0.01], "webp": [50], "train_images": 8, "steps": 2, "batch_size": 4,
             "lr": 0.001}
@@ -90,7 +90,7 @@ def test_training_subset_is_deterministic(images):
 def test_train_all_saves_models_that_load_as_the_same_codec(images, base, tmp_path):
     bases = residual.base_images(base, images)
     assert bases.shape == images.shape
-    layers, budget, train_bpp = residual.train_all(images, bases, tmp_path, [0.01], 3, 4, 0.001, 0, 8, 12,
+    layers, budget, train_bpp = residual.train_all(images, bases, tmp_path, [0.01], 3, 4, 0.001, 0, 8, 12, 1,
                                                    {"base_bits": 6, "loss": "mse"})
     meta = json.loads((tmp_path / residual.META).read_text())
     assert meta["base_bits"] == 6 and meta["n"] == 8 and [r["lambda"] for r in meta["runs"]] == [0.01]
