@@ -231,7 +231,8 @@ def load_arrays(settings: Settings) -> dict[str, np.ndarray]:
 
 
 def read_baselines(path: str | Path, image_ids) -> pd.DataFrame:
-    """The baselines' rows of a run's rd.csv on the unseen images (every codec but GAN reversal).
+    """The baselines' rows of a run's rd.csv on the unseen images (every codec but GAN reversal and
+    its layered codecs).
     ``ValueError`` unless every codec was measured on exactly ``image_ids``."""
     path = paths.require(Path(path), "notebooks/05_results.ipynb (make report)")
     rd = pd.read_csv(path)
@@ -239,7 +240,8 @@ def read_baselines(path: str | Path, image_ids) -> pd.DataFrame:
     if missing:
         raise ValueError(f"baselines={paths.relative(path)!r} is not allowed; it has no column(s) "
                          f"{', '.join(missing)} (give an rd.csv written by 05_results)")
-    rows = rd[(rd.split == SPLIT) & (rd.codec != "gan")].reset_index(drop=True)
+    gan = [f.id for f in schemes.FAMILIES.values() if f.kind in (schemes.GAN, schemes.LAYERED)]
+    rows = rd[(rd.split == SPLIT) & ~rd.codec.isin(gan)].reset_index(drop=True)
     if rows.empty:
         raise ValueError(f"baselines={paths.relative(path)!r} is not allowed; it has no baseline rows on unseen images")
     want = set(int(i) for i in image_ids)
