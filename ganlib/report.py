@@ -464,7 +464,9 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
                  "Batch": ("batch", "{:d}"), "Encode ms per image": ("encode_ms_per_image", "{:.3g}"),
                  "Decode ms per image": ("decode_ms_per_image", "{:.3g}"), "BPP": ("bpp", "{:.3f}"),
                  "SSIM": ("ssim", "{:.3f}")}
-README_BLOCKS = ("results", "verdicts", "timings", "bd_rate", "tradeoff", "speed")
+README_BLOCKS = ("results", "verdicts", "timings", "bd_rate", "tradeoff", "speed", "residual", "budget")
+LAYERED_POINT_COLUMNS = {"Codec": (lambda r: schemes.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
+                         "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
 
 def table_markdown(frame, columns: Mapping[str, tuple]) -> str:
@@ -480,7 +482,8 @@ def table_markdown(frame, columns: Mapping[str, tuple]) -> str:
 
 def readme_blocks(directory: str | Path) -> dict[str, str]:
     """The README's generated blocks, from the files a run wrote into ``reports/<profile>/``:
-    summary.csv, findings.json, stage_times.csv, bd_rate.csv and tradeoff.csv (05_results) and
+    summary.csv, findings.json, stage_times.csv, bd_rate.csv, tradeoff.csv, rd.csv with
+    bd_rate_residual.csv, and training_budget.csv (05_results) and
     speed.csv (``make bench``). A block whose file is missing is left out."""
     import pandas as pd
 
@@ -511,9 +514,30 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
             blocks["tradeoff"] += "\n\n" + gap
     if (d / "speed.csv").is_file():
         blocks["speed"] = table_markdown(pd.read_csv(d / "speed.csv", dtype={"mode": str}), SPEED_COLUMNS)
+    if (d / "rd.csv").is_file() and (d / "bd_rate_residual.csv").is_file():
+        blocks["residual"] = residual_markdown(d / "rd.csv", d / "bd_rate_residual.csv")
+    if (d / "training_budget.csv").is_file():
+        blocks["budget"] = table_markdown(pd.read_csv(d / "training_budget.csv"), BUDGET_COLUMNS)
     if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --readme README.md
         blocks["study"] = study_markdown(d / STUDY_CSV)
     return blocks
+
+
+def residual_markdown(rd_csv: str | Path, bd_csv: str | Path) -> str:
+    """The README's residual-layer block: the layered codecs' mean points on unseen images (from
+    rd.csv), then their BD-rate table per split (``bd_rate_residual.csv``, with overlap shares)."""
+    import pandas as pd
+
+    rd = pd.read_csv(rd_csv)
+    layered = [f.id for f in schemes.of_kind(schemes.LAYERED)]
+    points = analysis.curves(rd[rd.codec.isin(layered) & (rd.split == "unseen")])
+    bd = pd.read_csv(bd_csv)
+    quality = [m for m in ("psnr", "ssim") if m in bd]
+    return "\n\n".join(["**Unseen images: the layered codecs' points** (means over the images)",
+                         table_markdown(points, LAYERED_POINT_COLUMNS)]
+                        + [f"**{SPLIT_NAMES[split]}: BD-rate of GAN + learned residual**\n\n"
+                           + table_markdown(g, bd_rate_columns(quality, overlap=True))
+                           for split, g in bd.groupby("split", sort=False)])
 
 
 # ------------------------------------------------------------------ the capacity study's block

@@ -17,6 +17,9 @@ Enhancement layers (``encode(x, b) -> bytes``, ``decode(bytes, b) -> image``):
   images at a trade-off λ (the family's parameter);
 * :class:`WebpResidual` (``gan_residual_webp``), the classical control: the residual
   r = x - b, halved and offset by 128 into 0..255, coded by WebP at a quality (the parameter).
+
+An empty enhancement layer is the base alone: :class:`BaseOnly` (``gan_residual`` at λ = 0)
+writes it, so the layered codec's curve starts at its base layer's point.
 """
 from __future__ import annotations
 
@@ -73,6 +76,21 @@ class LearnedResidual:
         return runtime.to_uint8(learned._crop(x, *base.shape[:2]) * 2 - 1)[0]
 
 
+class BaseOnly:
+    """No enhancement: an empty layer, decoded as the base image itself (``gan_residual`` at λ = 0)."""
+
+    family = "gan_residual"
+    param = 0.0
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        return b""
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        if data:
+            raise CodecError(f"an enhancement layer of {len(data)} bytes, but this decoder has no coder for it")
+        return base
+
+
 class WebpResidual:
     """x given b as WebP at ``quality`` of r = clip(round((x - b) / 2) + 128, 0, 255): residuals
     beyond ±255 lose their last bit and their extremes."""
@@ -96,7 +114,7 @@ class Layered(Codec):
     layer, in one file (module docstring). Named after the enhancement's family; its parameter is
     the enhancement's."""
 
-    def __init__(self, base, enhancement: LearnedResidual | WebpResidual):
+    def __init__(self, base, enhancement: LearnedResidual | WebpResidual | BaseOnly):
         self.base, self.enhancement = base, enhancement
         self.name, self.param = enhancement.family, enhancement.param
         self.version = base.version
@@ -206,6 +224,8 @@ def load(run: str | Path, family: str, param, base=None) -> Layered:
     if family == WebpResidual.family:
         return Layered(base, WebpResidual(int(param), base.shape[2]))
     params.choice("family", family, FAMILIES)
+    if float(param) == 0:
+        return Layered(base, BaseOnly())
     model = learned.load(learned.checkpoint(run, "conditional", param), base.shape[2], meta["n"], meta["m"],
                          "conditional")
     return Layered(base, LearnedResidual(model, param))

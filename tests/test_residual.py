@@ -101,3 +101,16 @@ def test_train_all_saves_models_that_load_as_the_same_codec(images, base, tmp_pa
     assert loaded.decode(blob).tolist() == original.decode(blob).tolist()
     with pytest.raises(ValueError, match="family='jpeg' is not allowed"):
         residual.load(tmp_path, "jpeg", 1, base=base)
+
+
+def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
+    layered = residual.Layered(base, residual.BaseOnly())
+    assert (layered.name, layered.param) == ("gan_residual", 0.0)
+    blob = layered.encode(images[0])
+    base_file, enhancement = residual.split(blob)
+    assert enhancement == b"" and len(blob) == len(base_file) + 1
+    assert np.array_equal(layered.decode(blob), base.decode(base_file))
+    with pytest.raises(codec.CodecError, match="no coder for it"):
+        layered.decode(blob + b"x")
+    (tmp_path / residual.META).write_text(json.dumps({"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}))
+    assert isinstance(residual.load(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
