@@ -549,7 +549,7 @@ def _int(column: str) -> Callable:
 
 
 STUDY_COLUMNS = {"latent_dim": (_int("latent_dim"), "{:d}"), "Width": (_int("width"), "{:d}"),
-                 "Training steps": (_int("steps"), "{:d}"),
+                 "Training steps": (_int("steps"), "{:d}"), "lr": ("lr", "{:g}"),
                  "Generator parameters": (_int("generator_parameters"), "{:,d}"),
                  "Training (s)": ("train_seconds", "{:.0f}"), "BPP": ("bpp", "{:.3f}"), "SSIM": ("ssim", "{:.3f}"),
                  "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM, unquantized z": ("ssim_float", "{:.3f}"),
@@ -568,7 +568,7 @@ def study_markdown(study_csv: str | Path) -> str:
     out = [f"**Each model's files at {bits} bits per latent dimension** (means over {n} unseen images)", "",
            table_markdown(t, STUDY_COLUMNS)]
     ids = {"latent_dim": STUDY_COLUMNS["latent_dim"], "Width": STUDY_COLUMNS["Width"],
-           "Steps": STUDY_COLUMNS["Training steps"]}
+           "Steps": STUDY_COLUMNS["Training steps"], "lr": STUDY_COLUMNS["lr"]}
     notes = []
     for metric in ("ssim", "psnr"):
         families = [c[len(f"bd_{metric}_"):] for c in t if c.startswith(f"bd_{metric}_") and not c.endswith("_note")]

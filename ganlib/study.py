@@ -64,7 +64,7 @@ QUALITY = ("ssim", "psnr")  # the metrics of the BD-rate columns
 SECTIONS = ("data", "train", "models", "prior", "invert", "table")
 DATA_KEYS = ("dataset", "data_dir", "image_size", "channels", "unseen_fraction", "n_images", "n_eval", "seed")
 TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
-MODEL_KEYS = ("latent_dim", "width", "steps")
+MODEL_KEYS = ("latent_dim", "width", "steps", "lr")
 PRIOR_KEYS = ("images", "loss", "steps", "restarts", "seed")
 INVERT_KEYS = ("loss", "steps", "restarts", "lr", "refine_steps", "refine_lr", "n_images", "bits", "seed")
 TABLE_KEYS = ("gan_bits",)
@@ -80,15 +80,20 @@ def default_baselines() -> Path:
 # ------------------------------------------------------------------ settings
 @dataclass(frozen=True)
 class Model:
-    """One model of the sweep: its generator's shape and its number of training steps."""
+    """One model of the sweep: its generator's shape, its number of training steps and, when it
+    differs from the ``train`` section's, its learning rate."""
 
     latent_dim: int
     width: int
     steps: int
+    lr: float | None = None
 
     @property
     def id(self) -> str:
-        return f"z{self.latent_dim}_w{self.width}_s{self.steps}"
+        return f"z{self.latent_dim}_w{self.width}_s{self.steps}" + (f"_lr{self.lr:g}" if self.lr is not None else "")
+
+    def train_lr(self, train_section: dict) -> float:
+        return self.lr if self.lr is not None else train_section["lr"]
 
     def config(self, image_size: int, channels: int) -> GanConfig:
         return GanConfig(latent_dim=self.latent_dim, width=self.width, image_size=image_size, channels=channels)
@@ -109,7 +114,7 @@ class Settings:
 
     def key(self, model: Model, what: str = "result") -> str:
         """The settings a cached result (``what="result"``) or generator (``"generator"``) depends on."""
-        parts = {"data": self.data, "train": {**self.train, "steps": model.steps},
+        parts = {"data": self.data, "train": {**self.train, "steps": model.steps, "lr": model.train_lr(self.train)},
                  "model": {"latent_dim": model.latent_dim, "width": model.width}}
         if what == "result":
             parts |= {"prior": self.prior, "invert": self.invert.to_dict(), "bits": list(self.bits),
@@ -168,9 +173,9 @@ def check_settings(raw, where: str = "study settings") -> Settings:
         for key in ("latent_dim", "width"):
             if key not in m:
                 raise ValueError(f"{where}: models: {m!r} needs {key!r}")
-        model = Model(m["latent_dim"], m["width"], m.get("steps", t["steps"]))
+        model = Model(m["latent_dim"], m["width"], m.get("steps", t["steps"]), m.get("lr"))
         model.config(d["image_size"], d["channels"])  # latent_dim and width checked by GanConfig
-        train.check_params(model.steps, t["batch_size"], t["lr"])
+        train.check_params(model.steps, t["batch_size"], model.train_lr(t))
         if model in sweep:
             raise ValueError(f"{where}: models: {m!r} is listed twice")
         sweep.append(model)
@@ -273,12 +278,12 @@ def trained(settings: Settings, model: Model, arrays: dict, directory: Path, pro
             return train.load_generator(directory), {k: meta[k] for k in TRAIN_INFO}
     t = settings.train
     config = model.config(settings.data["image_size"], settings.data["channels"])
-    G, hist = train.train_gan(arrays["train"], config, model.steps, t["batch_size"], t["lr"], t["seed"],
+    G, hist = train.train_gan(arrays["train"], config, model.steps, t["batch_size"], model.train_lr(t), t["seed"],
                               n_snapshots=0, progress=progress)
     info = {"train_seconds": round(hist["seconds"], 1), "load_average": round(_load_average(), 2),
             "torch_threads": torch.get_num_threads(), "cpu_cores": os.cpu_count() or 0}
-    train.save_generator(directory, G, extra={"steps": model.steps, "batch_size": t["batch_size"], "lr": t["lr"],
-                                              "seed": t["seed"], "study_key": key, **info,
+    train.save_generator(directory, G, extra={"steps": model.steps, "batch_size": t["batch_size"],
+                                              "lr": model.train_lr(t), "seed": t["seed"], "study_key": key, **info,
                                               "generator_parameters": sum(p.numel() for p in G.parameters())})
     return train.load_generator(directory), info
 
@@ -328,8 +333,8 @@ def model_result(settings: Settings, model: Model, arrays: dict, directory: Path
     result_path, rd_path = directory / "result.json", directory / "rd.csv"
     if result_path.is_file() and rd_path.is_file():
         found = json.loads(result_path.read_text())
-        if found.get("study_key") == key:
-            return found["row"], pd.read_csv(rd_path)
+        if found.get("study_key") == key:  # (rows cached before the lr column lack it; the key holds it)
+            return {**found["row"], "lr": model.train_lr(settings.train)}, pd.read_csv(rd_path)
     G, info = trained(settings, model, arrays, directory, progress)
     started = time.perf_counter()
     latent_model = fit_prior(settings, G, arrays, progress)
@@ -341,6 +346,7 @@ def model_result(settings: Settings, model: Model, arrays: dict, directory: Path
     rd, ceiling = compress(settings, G, latent_model, arrays["test"][ids], ids, directory, progress)
     at = rd[rd.param == settings.gan_bits]
     row = {"model": model.id, "latent_dim": model.latent_dim, "width": model.width, "steps": model.steps,
+           "lr": model.train_lr(settings.train),
            "generator_parameters": sum(p.numel() for p in G.parameters()), **info,
            "eval_seconds": round(time.perf_counter() - started, 1), "fingerprint": train.fingerprint(G).hex(),
            "n_images": len(ids), "gan_bits": settings.gan_bits,

@@ -49,7 +49,8 @@ def test_the_study_block_is_made_from_study_csv_alone(tmp_path):
     """The capacity study's block comes from reports/study/study.csv (`python -m ganlib.report reports/study
     --readme README.md`); a reports directory without it makes no study block, and the README's, if it has one,
     is the committed study's."""
-    row = {"model": "z64_w64_s3000", "latent_dim": 64, "width": 64, "steps": 3000, "generator_parameters": 546177,
+    row = {"model": "z64_w64_s3000", "latent_dim": 64, "width": 64, "steps": 3000, "lr": 0.0002,
+           "generator_parameters": 546177,
            "train_seconds": 215.04, "load_average": 2.6, "torch_threads": 2, "cpu_cores": 2, "n_images": 64,
            "gan_bits": 8, "bpp": 0.7013, "ssim": 0.8504, "psnr": 20.721, "ssim_float": 0.86, "psnr_float": 20.9,
            "bd_ssim_png": float("nan"), "bd_ssim_png_note": "lossless", "bd_ssim_webp": -64.64,
@@ -60,13 +61,14 @@ def test_the_study_block_is_made_from_study_csv_alone(tmp_path):
     assert report.update_readme(readme, tmp_path) == ["study"]
     assert report.block(readme.read_text(), "study").splitlines() == [
         "**Each model's files at 8 bits per latent dimension** (means over 64 unseen images)", "",
-        "| latent_dim | Width | Training steps | Generator parameters | Training (s) | BPP | SSIM | PSNR (dB) "
-        "| SSIM, unquantized z | PSNR, unquantized z (dB) |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        "| 64 | 64 | 3000 | 546,177 | 215 | 0.701 | 0.850 | 20.72 | 0.860 | 20.90 |", "",
-        "**BD-rate against each codec at equal SSIM (%)**", "", "| latent_dim | Width | Steps | WebP |",
-        "|---:|---:|---:|---:|", "| 64 | 64 | 3000 | −64.6 |", "",
-        "**BD-rate against each codec at equal PSNR (%)**", "", "| latent_dim | Width | Steps | WebP |",
-        "|---:|---:|---:|---:|", "| 64 | 64 | 3000 | — |", "", "—: the two curves do not overlap in quality.", "",
+        "| latent_dim | Width | Training steps | lr | Generator parameters | Training (s) | BPP | SSIM | PSNR (dB) "
+        "| SSIM, unquantized z | PSNR, unquantized z (dB) |", "|" + "---:|" * 11,
+        "| 64 | 64 | 3000 | 0.0002 | 546,177 | 215 | 0.701 | 0.850 | 20.72 | 0.860 | 20.90 |", "",
+        "**BD-rate against each codec at equal SSIM (%)**", "", "| latent_dim | Width | Steps | lr | WebP |",
+        "|---:|---:|---:|---:|---:|", "| 64 | 64 | 3000 | 0.0002 | −64.6 |", "",
+        "**BD-rate against each codec at equal PSNR (%)**", "", "| latent_dim | Width | Steps | lr | WebP |",
+        "|---:|---:|---:|---:|---:|", "| 64 | 64 | 3000 | 0.0002 | — |", "",
+        "—: the two curves do not overlap in quality.", "",
         "Training (s) is the training loop's wall time on 2 torch threads of a 2-core machine; its 1-minute load "
         "average when each training ended was 2.6 to 2.6 (above 2: other processes competed for the CPU, so those "
         "times are longer than on an idle machine)."]

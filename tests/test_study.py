@@ -122,10 +122,12 @@ def test_the_study_profile_keeps_the_default_runs_data_training_and_search():
     raw = yaml.safe_load((ROOT / "params" / "study.yaml").read_text())
     settings = study.load_settings("study")
     assert settings.data == {**default["data"], "data_dir": "", "unseen_fraction": 0.1, "n_images": 4096}
-    assert settings.train == {k: v for k, v in default["train"].items() if k not in ("latent_dim", "width")}
+    train = {k: v for k, v in default["train"].items() if k not in ("latent_dim", "width")}
+    assert settings.train == {**train, "lr": 0.0002}  # the sweep's; the default model's lr is its own entry's
     unseen = {k: v for k, v in default["invert_unseen"].items() if k != "split"}
     assert raw["invert"] == unseen
-    model = study.Model(default["train"]["latent_dim"], default["train"]["width"], default["train"]["steps"])
+    model = study.Model(default["train"]["latent_dim"], default["train"]["width"], default["train"]["steps"],
+                        default["train"]["lr"])
     assert model in settings.models and settings.gan_bits == default["results"]["gan_bits"]
 
 
