@@ -1,10 +1,14 @@
 import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ganlib import codec, invert, learned, metrics, residual
+from ganlib import codec, invert, learned, metrics, prior, residual, train
 
 
 @pytest.fixture
@@ -114,3 +118,69 @@ def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
         layered.decode(blob + b"x")
     (tmp_path / residual.META).write_text(json.dumps({"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}))
     assert isinstance(residual.load(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
+
+
+# ------------------------------------------------------------------ the layered file, pinned and fuzzed
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def golden_gan():
+    G = train.load_generator(GOLDEN)
+    return invert.GanCodec(G, prior=prior.load(GOLDEN, G))
+
+
+def test_golden_layered_files(golden_gan):
+    """tests/golden/layered_*.grl: the length byte, then the golden latent file b8_range.gan byte for
+    byte, then the enhancement layer; they decode to the committed pixels (the base-only file to
+    b8_range.npy, the WebP one to layered_webp.npy)."""
+    base_file = (GOLDEN / "b8_range.gan").read_bytes()
+    base_only = (GOLDEN / "layered_base_only.grl").read_bytes()
+    assert base_only == bytes([len(base_file)]) + base_file
+    assert np.array_equal(residual.Layered(golden_gan, residual.BaseOnly()).decode(base_only),
+                          np.load(GOLDEN / "b8_range.npy"))
+    webp = (GOLDEN / "layered_webp.grl").read_bytes()
+    assert webp[0] == len(base_file) and webp[1:1 + len(base_file)] == base_file and len(webp) == 113
+    layered = residual.Layered(golden_gan, residual.WebpResidual(50))
+    assert np.array_equal(layered.decode(webp), np.load(GOLDEN / "layered_webp.npy"))
+    assert np.array_equal(layered.decode_base(webp), np.load(GOLDEN / "b8_range.npy"))
+
+
+def _mutated(blob: bytes, edits) -> bytes:
+    body = bytearray(blob)
+    for kind, pos, value in edits:
+        i = pos % (len(body) + (kind == "insert")) if body or kind == "insert" else 0
+        if kind == "flip" and body:
+            body[i] ^= 1 << (value % 8)
+        elif kind == "set" and body:
+            body[i] = value
+        elif kind == "insert":
+            body.insert(i, value)
+        elif kind == "delete" and body:
+            del body[i]
+    return bytes(body)
+
+
+EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete"]), st.integers(0, 10**6),
+                           st.integers(0, 255)), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["layered_base_only.grl", "layered_webp.grl"]), EDITS)
+def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, name, edits):
+    """Any mutation of a layered file (length byte, base layer or enhancement) decodes to an image of
+    the model's shape or raises CodecError, quickly; the enhancement layer's decoder is WebP, or the
+    learned coder (which reads any bytes as some latent)."""
+    blob = _mutated((GOLDEN / name).read_bytes(), edits)
+    torch.manual_seed(0)
+    model = learned.build(channels=1, n=8, m=12, model="conditional").eval()
+    model.update(force=True)
+    for layer in (residual.WebpResidual(50), residual.LearnedResidual(model, 0.01), residual.BaseOnly()):
+        start = time.perf_counter()
+        try:
+            image = residual.Layered(golden_gan, layer).decode(blob)
+        except codec.CodecError:
+            pass
+        else:
+            assert image.shape == (28, 28, 1) and image.dtype == np.uint8
+        assert time.perf_counter() - start < 1
