@@ -29,3 +29,26 @@ def small_generator():
     G = Generator(GanConfig(latent_dim=8, width=8, image_size=28, channels=1))
     G.apply(init_weights)
     return G.eval()
+
+
+def _mutate(blob: bytes, edits) -> bytes:
+    """``blob`` after ``edits``, a list of (kind, position, value): flip bit value % 8, set, insert or
+    delete the byte at position modulo the length (the fuzz tests' mutations)."""
+    body = bytearray(blob)
+    for kind, pos, value in edits:
+        i = pos % (len(body) + (kind == "insert")) if body or kind == "insert" else 0
+        if kind == "flip" and body:
+            body[i] ^= 1 << (value % 8)
+        elif kind == "set" and body:
+            body[i] = value
+        elif kind == "insert":
+            body.insert(i, value)
+        elif kind == "delete" and body:
+            del body[i]
+    return bytes(body)
+
+
+@pytest.fixture(scope="session")
+def mutate():
+    """The fuzz tests' byte mutations (:func:`_mutate`)."""
+    return _mutate

@@ -146,32 +146,17 @@ def test_golden_layered_files(golden_gan):
     assert np.array_equal(layered.decode_base(webp), np.load(GOLDEN / "b8_range.npy"))
 
 
-def _mutated(blob: bytes, edits) -> bytes:
-    body = bytearray(blob)
-    for kind, pos, value in edits:
-        i = pos % (len(body) + (kind == "insert")) if body or kind == "insert" else 0
-        if kind == "flip" and body:
-            body[i] ^= 1 << (value % 8)
-        elif kind == "set" and body:
-            body[i] = value
-        elif kind == "insert":
-            body.insert(i, value)
-        elif kind == "delete" and body:
-            del body[i]
-    return bytes(body)
-
-
 EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete"]), st.integers(0, 10**6),
                            st.integers(0, 255)), min_size=1, max_size=4)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(["layered_base_only.grl", "layered_webp.grl"]), EDITS)
-def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, name, edits):
+def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, mutate, name, edits):
     """Any mutation of a layered file (length byte, base layer or enhancement) decodes to an image of
     the model's shape or raises CodecError, quickly; the enhancement layer's decoder is WebP, or the
     learned coder (which reads any bytes as some latent)."""
-    blob = _mutated((GOLDEN / name).read_bytes(), edits)
+    blob = mutate((GOLDEN / name).read_bytes(), edits)
     torch.manual_seed(0)
     model = learned.build(channels=1, n=8, m=12, model="conditional").eval()
     model.update(force=True)
