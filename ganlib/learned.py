@@ -60,7 +60,7 @@ def _set_down(net: CompressionModel, n: int, m: int, down: int) -> None:
 class ConditionalPrior(FactorizedPrior):
     """The factorized prior coding an image x given a base image b that the decoder already has
     (GAN reversal's G(z), :mod:`ganlib.residual`); x, b: (B, C, H, W) in [0, 1]. The analysis
-    transform sees both, y = g_a(x, b): (B, m, H/16, W/16); the synthesis transform's features
+    transform sees both, y = g_a(x, b): (B, m, H/2^down, W/2^down); the synthesis transform's features
     and b make a correction added to b: x_hat = b + f(g_s(y_hat), b)."""
 
     def __init__(self, channels: int = 1, n: int = 32, m: int = 64, down: int = DOWN):
@@ -200,11 +200,13 @@ def train_many(jobs: list[dict], workers: int | None = None, desc: str = "train"
     processes train nearly twice as many models per minute as one process with two threads.
     Default: one worker per job up to twice the cores (3 jobs on 2 cores finish in 1.5 job
     times, not 2), else one per core. Each job's result is what it would be alone with one
-    thread; its ``seconds`` are its own wall time, shared with the others."""
+    thread (one at a time, too, so the models do not depend on ``workers``); its ``seconds`` are
+    its own wall time, shared with the others. On a GPU the jobs run one after another."""
     cores = os.cpu_count() or 1
     workers = min(len(jobs), workers or (len(jobs) if len(jobs) <= 2 * cores else cores))
     if workers <= 1 or runtime.device().type == "cuda":
-        return [train_learned(**job, progress=True) for job in jobs]
+        return [train_learned(**job, progress=True, threads=1 if runtime.device().type == "cpu" else 2)
+                for job in jobs]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
         futures = [pool.submit(_train_job, job) for job in jobs]
         for _ in runtime.progress(as_completed(futures), desc=desc, total=len(futures), mininterval=0):

@@ -163,9 +163,7 @@ META = "residual.json"  # the run's residual models: base layer settings, model 
 def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, steps: int, batch_size: int,
                  lr: float, down: int = learned.DOWN) -> None:
     """Validate 04b_residual's parameters (ValueError naming the first bad one)."""
-    from . import invert
-
-    invert.check_bits(base_bits)
+    params.int_range("base_bits", base_bits, 1, 16)
     for lam in lambdas:
         params.positive("lambdas", lam)
     for q in webp:

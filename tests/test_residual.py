@@ -74,7 +74,7 @@ def test_layered_decoding_refuses_damage(images, base):
         layered.decode(blob[:2] + bytes([blob[2] ^ 1]) + blob[3:])
 
 
-@pytest.mark.parametrize("kwargs, name", [({"base_bits": 0}, "bits"), ({"lambdas": [0]}, "lambdas"),
+@pytest.mark.parametrize("kwargs, name", [({"base_bits": 0}, "base_bits"), ({"lambdas": [0]}, "lambdas"),
                                           ({"webp": [101]}, "webp"), ({"train_images": 0}, "train_images"),
                                           ({"steps": 0}, "steps"), ({"batch_size": 0}, "batch_size"),
                                           ({"lr": -1.0}, "lr"), ({"down": 5}, "down")])
