@@ -235,9 +235,9 @@ def bd_rate_note(rate_ref, quality_ref, rate_test, quality_test) -> str | None:
 
 
 def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"), rate: str = "bpp",
-                  test: str = "gan", against: Sequence[str] | None = None) -> pd.DataFrame:
+                  test: str = "gan") -> pd.DataFrame:
     """Bjøntegaard delta rate of the codec ``test`` (GAN reversal by default) against every other
-    codec of :func:`curves` ``table`` (or those in ``against``), per split: percent more
+    codec of :func:`curves` ``table``, per split: percent more
     (positive) or fewer (negative) bits than the codec at equal quality, over the quality range
     both cover (:func:`ganlib.metrics.bd_rate`). Columns split, codec, then per quality metric
     ``m`` its value ``m`` (NaN when undefined), ``m_note`` (:func:`bd_rate_note`, None when
@@ -251,7 +251,7 @@ def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr")
             continue
         for codec in schemes.order(table.codec):
             other = table[(table.split == split) & (table.codec == codec)]
-            if codec == test or other.empty or (against is not None and codec not in against):
+            if codec == test or other.empty:
                 continue
             row = {"split": split, "codec": codec}
             for m in quality:
@@ -574,33 +574,38 @@ def environment(run: str | Path) -> pd.DataFrame:
 
 
 def training_budget(run: str | Path) -> pd.DataFrame:
-    """Every model this run trained, with its training time, from ``run``'s files: the generator,
-    the encoder (with the prior fit) and the residual coders, whose sum is GAN reversal's budget,
-    then each learned codec. Columns codec (the family id the model serves), model, steps,
-    batch_size, seconds; a ``total`` row closes each codec's models."""
+    """Every model this run trained, with its training time, from ``run``'s files: GAN reversal's
+    generator and encoder (with the prior fit), the residual layer's base layers and coders, then
+    each learned codec's models. Columns codec (the family id the models serve), model, steps,
+    batch_size, seconds; a ``total`` row closes each codec's models (the layered codec's total
+    includes GAN reversal's, whose models it needs too)."""
     from . import residual, train
 
-    run, rows = Path(run), []
-    for name, model, codec in ((train.CONFIG, "generator", "gan"), ("encoder.json", "encoder (+ prior fit)", "gan")):
-        if (run / name).is_file():
-            meta = json.loads((run / name).read_text())
+    def read(name: str) -> dict:
+        return json.loads((Path(run) / name).read_text()) if (Path(run) / name).is_file() else {}
+
+    def trained(codec: str, meta: dict) -> list[dict]:
+        return [{"codec": codec or r["model"], "model": f"{r['model']} λ={r['lambda']:g}", "steps": r["steps"],
+                 "batch_size": r["batch_size"], "seconds": r["seconds"]} for r in meta.get("runs", [])]
+
+    rows = []
+    for name, model in ((train.CONFIG, "generator"), ("encoder.json", "encoder (+ prior fit)")):
+        meta = read(name)
+        if meta:
             steps = meta.get("steps") or meta.get("synthetic_steps", 0) + meta.get("real_steps", 0)
-            rows.append({"codec": codec, "model": model, "steps": steps, "batch_size": meta.get("batch_size"),
+            rows.append({"codec": "gan", "model": model, "steps": steps, "batch_size": meta.get("batch_size"),
                          "seconds": meta.get("seconds")})
-    for name, codec in ((residual.META, "gan_residual"), ("learned.json", None)):
-        meta = json.loads((run / name).read_text()) if (run / name).is_file() else {}
-        if meta.get("base_seconds") is not None:
-            rows.append({"codec": codec, "model": f"base layers of {meta['train_images']} training images",
-                         "steps": None, "batch_size": None, "seconds": meta["base_seconds"]})
-        rows += [{"codec": codec or r["model"], "model": f"{r['model']} λ={r['lambda']:g}", "steps": r["steps"],
-                  "batch_size": r["batch_size"], "seconds": r["seconds"]} for r in meta.get("runs", [])]
+    layered = read(residual.META)
+    if layered.get("base_seconds") is not None:
+        rows.append({"codec": "gan_residual", "model": f"base layers of {layered['train_images']} training images",
+                     "seconds": layered["base_seconds"]})
+    rows += trained("gan_residual", layered) + trained("", read("learned.json"))
     table = pd.DataFrame(rows, columns=["codec", "model", "steps", "batch_size", "seconds"])
-    totals = table.groupby("codec", sort=False).seconds.sum()
-    if "gan_residual" in totals:  # the layered codec needs the GAN's models too
-        totals["gan_residual"] += totals.get("gan", 0)
-    out = [part for codec, group in table.groupby("codec", sort=False) for part in
-           (group, pd.DataFrame([{"codec": codec, "model": "total" + (" (with the GAN's)" if codec == "gan_residual"
-                                                                       else ""), "seconds": totals[codec]}]))]
+    out = []
+    for codec, group in table.groupby("codec", sort=False):
+        total = group.seconds.sum() + (table[table.codec == "gan"].seconds.sum() if codec == "gan_residual" else 0)
+        label = "total (with the GAN's)" if codec == "gan_residual" else "total"
+        out += [group, pd.DataFrame([{"codec": codec, "model": label, "seconds": total}])]
     return pd.concat(out, ignore_index=True) if out else table
 
 
