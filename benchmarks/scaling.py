@@ -5,8 +5,8 @@
 For each image size (28 px grayscale with the default profile's model; 64 and 128 px colour with
 params/gpu.yaml's width and latent size) and batch, in a fresh process each (so peak memory is
 that configuration's): milliseconds per GAN training step, per Adam step of the latent search
-(one generator forward and backward for the batch), per hybrid encode (the encoder's guess, 30
-search steps and 20 refinement steps, i.e. ganlib.encoder.hybrid_config) per image, per decode
+(one generator forward and backward for the batch), per hybrid encode (the encoder's guess, then
+40 L-BFGS steps, i.e. ganlib.encoder.hybrid_config) per image, per decode
 (one generator pass, on the CPU) per image, and the process's peak resident memory (training
 at that batch dominates it). The hybrid encode is timed once, at the smallest batch only. Models are
 freshly initialised: speed and memory do not depend on what the weights are. 2 torch threads,

@@ -50,14 +50,15 @@ from PIL import Image
 from . import codec, data, distributed, files, metrics, params, paths, runtime
 from . import encoder as encoders
 from . import prior as priors
-from .invert import LOSSES, GanCodec, InversionConfig
+from .invert import LOSSES, OPTIMIZERS, GanCodec, InversionConfig
 from .train import load_generator
 
 DEFAULTS = InversionConfig()  # the full search from random starts: --init random
-HYBRID = {"steps": encoders.HYBRID_STEPS, "refine_steps": encoders.HYBRID_REFINE_STEPS, "lr": encoders.HYBRID_LR,
+HYBRID = {"optimizer": encoders.HYBRID_OPTIMIZER, "steps": encoders.HYBRID_STEPS,
+          "refine_steps": encoders.HYBRID_REFINE_STEPS, "lr": encoders.HYBRID_LR,
           "restarts": 1}  # the short search from the encoder's guess
-SEARCH = {"steps": DEFAULTS.steps, "refine_steps": DEFAULTS.refine_steps, "lr": DEFAULTS.lr,
-          "restarts": DEFAULTS.restarts}
+SEARCH = {"optimizer": DEFAULTS.optimizer, "steps": DEFAULTS.steps, "refine_steps": DEFAULTS.refine_steps,
+          "lr": DEFAULTS.lr, "restarts": DEFAULTS.restarts}
 EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LATENT_SUFFIX, IMAGE_SUFFIX = ".gan", ".png"
 
@@ -266,7 +267,7 @@ def inversion_config(args, encoder, prior: codec.LatentModel | None = None) -> I
     base = HYBRID if encoder is not None else SEARCH
     pick = lambda name: base[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
     return InversionConfig(loss=args.loss, init="encoder" if encoder is not None else "random",
-                           steps=pick("steps"), restarts=pick("restarts"), lr=pick("lr"),
+                           optimizer=pick("optimizer"), steps=pick("steps"), restarts=pick("restarts"), lr=pick("lr"),
                            refine_steps=pick("refine_steps"), seed=args.seed, rate_lambda=args.rate_lambda,
                            **({"z_range": prior.z_range} if prior is not None else {}))
 
@@ -484,13 +485,16 @@ def parser() -> argparse.ArgumentParser:
                         "or from random starts (the full search)")
     c.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES,
                    help="what the latent search minimises (default: %(default)s)")
+    c.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"optimizer of the latent search (default: {SEARCH['optimizer']} with random starts, "
+                        f"{HYBRID['optimizer']} from the encoder)")
     c.add_argument("--steps", type=int, default=None,
-                   help=f"Adam steps of the latent search (default: {SEARCH['steps']} with random starts, "
-                        f"{HYBRID['steps']} from the encoder)")
+                   help=f"steps of the latent search, one evaluation of the loss each (default: {SEARCH['steps']} "
+                        f"with random starts, {HYBRID['steps']} from the encoder)")
     c.add_argument("--bits", type=int, default=8, help="bits per latent dimension, 1..16 (default: %(default)s)")
     c.add_argument("--lr", type=float, default=None,
-                   help=f"initial learning rate (default: {SEARCH['lr']} with random starts, "
-                        f"{HYBRID['lr']} from the encoder)")
+                   help=f"Adam's initial learning rate, or L-BFGS's largest first move of a coordinate (default: "
+                        f"{SEARCH['lr']} with random starts, {HYBRID['lr']} from the encoder)")
     c.add_argument("--restarts", type=int, default=None,
                    help=f"random starts (default: {SEARCH['restarts']}; 1 from the encoder)")
     c.add_argument("--refine-steps", type=int, default=None,

@@ -19,6 +19,8 @@ from .train import fingerprint
 
 LOSSES = ("mse", "l1", "ssim", "msssim")
 INITS = ("random", "encoder")
+OPTIMIZERS = ("adam", "lbfgs")
+LBFGS_HISTORY = 20  # curvature pairs each image's L-BFGS keeps (10 gave 0.003 lower SSIM after 50 steps, default run)
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
@@ -29,7 +31,10 @@ class InversionConfig:
 
     ``init="random"``: ``restarts`` random starts per image, the best after a tenth of the steps
     goes on. ``init="encoder"``: one start per image at the encoder's guess E(x); ``steps`` may be 0.
-    Then ``refine_steps`` of quantization-aware refinement on the grid of each bit depth, at
+    ``optimizer="adam"``: Adam at ``lr``, cosine-decayed; ``"lbfgs"``: per-image L-BFGS
+    (:func:`lbfgs`), preconditioned by the encoder's metric when there is an encoder, whose first
+    step moves no coordinate by more than ``lr``; a step is one evaluation of the loss and its
+    gradient either way. Then ``refine_steps`` of quantization-aware refinement on the grid of each bit depth, at
     ``refine_lr`` (0: one quantizer step of that bit depth).
 
     ``rate_lambda`` > 0 adds the rate term ``rate_lambda * bits`` to the loss of the search and of
@@ -41,6 +46,7 @@ class InversionConfig:
 
     loss: str = "ssim"
     init: str = "random"
+    optimizer: str = "adam"
     steps: int = 1000
     restarts: int = 4
     lr: float = 0.05
@@ -53,6 +59,7 @@ class InversionConfig:
     def __post_init__(self):
         params.choice("loss", self.loss, LOSSES)
         params.choice("init", self.init, INITS)
+        params.choice("optimizer", self.optimizer, OPTIMIZERS)
         params.int_range("steps", self.steps, 1 if self.init == "random" else 0, 10**6)
         params.int_range("restarts", self.restarts, 1, 1024)
         if self.init == "encoder" and self.restarts != 1:
@@ -162,12 +169,64 @@ def start_points(G: Generator, targets: torch.Tensor, config: InversionConfig, e
     return z.clamp_(-config.z_range, config.z_range).to(targets.device)
 
 
+def lbfgs(fn, z: torch.Tensor, lr: float, z_range: float, metric: torch.Tensor | None = None,
+          history: int = LBFGS_HISTORY):
+    """L-BFGS on every row of ``z`` (B, d) at once, each image with its own curvature pairs and
+    step length: ``fn`` maps (B, d) latents to per-image losses (B,). The initial inverse Hessian
+    is ``gamma * metric`` (default: the identity), gamma from each image's newest pair; the first
+    step moves no coordinate by more than ``lr``. Step lengths are found by backtracking (Armijo,
+    quadratic interpolation), z is projected onto [-z_range, z_range]. Yields (z, loss) after
+    every evaluation of ``fn``, the first at ``z`` itself, the loss never increasing; the caller
+    stops it."""
+    metric = torch.eye(z.shape[1], device=z.device) if metric is None else metric.to(z.device)
+
+    def evaluate(x):
+        x = x.detach().requires_grad_()
+        f = fn(x)
+        return f.detach(), torch.autograd.grad(f.sum(), x)[0]
+
+    def direction():  # -H g by the two-loop recursion, per image; steepest descent if that is no descent
+        q, alphas = g.clone(), []
+        for s, y, rho in zip(reversed(S), reversed(Y), reversed(R)):
+            alphas.append(rho * (s * q).sum(1, keepdim=True))
+            q -= alphas[-1] * y
+        r = gamma * (q @ metric)
+        for (s, y, rho), alpha in zip(zip(S, Y, R), reversed(alphas)):
+            r += s * (alpha - rho * (y * r).sum(1, keepdim=True))
+        return torch.where((g * r).sum(1, keepdim=True) > 0, -r, -gamma * (g @ metric))
+
+    z = z.detach().clone()
+    f, g = evaluate(z)
+    yield z, f
+    S, Y, R = [], [], []  # per pair (B, d), (B, d), (B, 1); an image with no new pair adds zeros
+    gamma = lr / (g @ metric).abs().amax(1, keepdim=True).clamp_min(1e-12)
+    a, p = torch.ones_like(f), direction()
+    while True:
+        trial = (z + a[:, None] * p).clamp(-z_range, z_range)
+        ft, gt = evaluate(trial)
+        slope = (g * p).sum(1)
+        ok = ft <= f + 1e-4 * a * slope  # Armijo: accept, else backtrack on the same direction
+        s, y = torch.where(ok[:, None], trial - z, 0), torch.where(ok[:, None], gt - g, 0)
+        sy = (s * y).sum(1, keepdim=True)
+        new = ok[:, None] & (sy > 1e-10)  # curvature condition
+        S.append(torch.where(new, s, 0)), Y.append(torch.where(new, y, 0)), R.append(torch.where(new, 1 / sy, 0))
+        del S[:-history], Y[:-history], R[:-history]
+        gamma = torch.where(new, sy / ((y @ metric) * y).sum(1, keepdim=True).clamp_min(1e-30), gamma)
+        curve = 2 * (ft - f - slope * a)  # minimum of the quadratic through f, slope and ft, within [0.1 a, 0.5 a]
+        shorter = torch.where(curve > 0, -slope * a * a / curve.clamp_min(1e-30), 0.5 * a)
+        a = torch.where(ok, torch.ones_like(a), torch.minimum(torch.maximum(shorter, 0.1 * a), 0.5 * a))
+        z, f, g = torch.where(ok[:, None], trial, z), torch.where(ok, ft, f), torch.where(ok[:, None], gt, g)
+        p = torch.where(ok[:, None], direction(), p)
+        yield z, f
+
+
 def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = InversionConfig(),
            encoder: Encoder | None = None, snapshot_at: tuple[int, ...] = (), progress: bool = True,
            device=None, prior: codec.LatentModel | None = None, seeds: list[int] | None = None) -> Inversion:
     """Find z minimising ``config.loss(G(z), target)`` for every target (B, C, H, W) in [-1, 1] at
-    once: Adam with a cosine-decayed lr, z projected onto [-z_range, z_range], from the start
-    points of :func:`start_points`. With R > 1 random restarts, all R starts per image run for
+    once, z kept inside [-z_range, z_range], from the start points of :func:`start_points`:
+    Adam with a cosine-decayed lr, or L-BFGS (:func:`lbfgs`, preconditioned by ``encoder.metric``
+    when an encoder is given). With R > 1 random restarts, all R starts per image run for
     the first tenth of the steps and the best one per image goes on. ``G`` and ``encoder`` are
     left as they were (the search runs on frozen copies). With ``config.rate_lambda`` > 0 the
     loss adds ``rate_lambda`` times z's code length in bits under ``prior`` (default: the unit
@@ -181,26 +240,37 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
     b, d, steps, restarts, lr = targets.shape[0], G.config.latent_dim, config.steps, config.restarts, config.lr
     z = start_points(G, targets, config, encoder, seeds).requires_grad_()
     tgt = targets.repeat(restarts, 1, 1, 1)
-    opt = torch.optim.Adam([z], lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr * 0.02)
     select_at = max(1, steps // 10) if restarts > 1 else -1
     out = Inversion(z=torch.empty(0), loss=np.empty(0))
+    if config.optimizer == "lbfgs":
+        metric = encoder.metric if encoder is not None else None
+        run = lbfgs(lambda x: objective(G(x), tgt, x), z, lr, config.z_range, metric)
+    else:
+        opt = torch.optim.Adam([z], lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr * 0.02)
     for step in runtime.progress(range(1, steps + 1), desc=f"invert ({config.loss})", disable=not progress):
-        per_image = objective(G(z), tgt, z)
-        opt.zero_grad(set_to_none=True)
-        per_image.sum().backward()
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            z.clamp_(-config.z_range, config.z_range)
+        if config.optimizer == "lbfgs":
+            z, per_image = next(run)
+        else:
+            per_image = objective(G(z), tgt, z)
+            opt.zero_grad(set_to_none=True)
+            per_image.sum().backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                z.clamp_(-config.z_range, config.z_range)
         out.history.append(per_image.detach().view(-1, b).min(0).values.mean().item())  # best start per image
         if step == select_at:
             with torch.no_grad():
                 best = objective(G(z), tgt, z).view(restarts, b).argmin(0)
                 z = z.detach().view(restarts, b, d)[best, torch.arange(b)].clone().requires_grad_()
             tgt = targets
-            opt = torch.optim.Adam([z], lr=sched.get_last_lr()[0])
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps - step, eta_min=lr * 0.02)
+            if config.optimizer == "lbfgs":
+                run = lbfgs(lambda x: objective(G(x), targets, x), z, lr, config.z_range, metric)
+                next(run)  # its first evaluation (at the selected starts) is not a step
+            else:
+                opt = torch.optim.Adam([z], lr=sched.get_last_lr()[0])
+                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps - step, eta_min=lr * 0.02)
         if step in snapshot_at:
             with torch.no_grad():
                 out.snapshots[step] = runtime.to_uint8(G(z[:b]))

@@ -89,11 +89,14 @@ class Discriminator(nn.Module):
 class Encoder(Discriminator):
     """image (B, C, S, S) in [-1, 1] -> latent guess (B, latent_dim): the discriminator's body
     (stride-2 convolutions, batch norm, leaky ReLU) with a linear head onto z. It amortizes the
-    latent search: its output is where the search starts."""
+    latent search: its output is where the search starts, and its buffer ``metric``
+    (latent_dim, latent_dim), set by :func:`ganlib.encoder.fit_metric`, preconditions the search's
+    L-BFGS steps from there (the identity until it is set)."""
 
     def __init__(self, config: GanConfig):
         super().__init__(config, outputs=config.latent_dim)
         self.config = config
+        self.register_buffer("metric", torch.eye(config.latent_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x).flatten(1))

@@ -251,25 +251,32 @@ def _wrap(text: str, width: int = 22) -> str:
 # ------------------------------------------------------------------ encoding speed
 def quality_speed(modes: pd.DataFrame, title: str, quality: Sequence[str] = ("ssim", "psnr"),
                   splits: Sequence[str] = SPLITS):
-    """Mean quality against encode time per image (log scale), one panel per quality metric:
-    the encoder-started modes (encoder alone, then k search steps) as one line and the search from
-    random starts as another, per split (unseen solid, seen dashed). ``modes`` as
-    :func:`ganlib.tradeoff.summarize` returns it."""
+    """Mean quality against encode time per image (log scale), one panel per quality metric: one
+    line per kind of mode that ``modes`` holds, the encoder-started ones with L-BFGS and with Adam
+    (both from the encoder alone), the searches from random starts with Adam and with L-BFGS, per
+    split (unseen solid, seen dashed). ``modes`` as :func:`ganlib.tradeoff.summarize` returns it."""
     fig, axes = plt.subplots(1, len(quality), figsize=(5.6 * len(quality), 4.6), squeeze=False)
     gan = schemes.family("gan")
-    kinds = {"encoder-started": dict(color="#2a9d8f", marker="D"), "search": dict(color=gan.colour, marker=gan.marker)}
+    started, search = modes["mode"] != "search", modes["mode"] == "search"
+    kinds = {"encoder + L-BFGS": (started & (modes.optimizer == "lbfgs") | (modes["mode"] == "encoder"),
+                                  dict(color="#2a9d8f", marker="D")),
+             "encoder + Adam": (started & (modes.optimizer == "adam") | (modes["mode"] == "encoder"),
+                                dict(color="#8d99ae", marker="v")),
+             "search (Adam)": (search & (modes.optimizer == "adam"), dict(color=gan.colour, marker=gan.marker)),
+             "search (L-BFGS)": (search & (modes.optimizer == "lbfgs"), dict(color="#e76f51", marker="s"))}
+    kinds = {k: v for k, v in kinds.items() if (v[0] & (modes["mode"] != "encoder")).any()}
     for ax, metric in zip(axes[0], quality):
         for split, ls in zip(splits, ("-", "--")):
-            here = modes[modes.split == split]
-            for kind, st in kinds.items():
-                k = here[(here["mode"] == "search") == (kind == "search")].sort_values("encode_ms")
+            for kind, (rows, st) in kinds.items():
+                k = modes[rows & (modes.split == split)].sort_values("encode_ms")
                 ax.plot(k.encode_ms, k[metric], ls=ls, lw=2, ms=6, mfc=st["color"] if ls == "-" else "white",
                         label=f"{kind}, {split} images", **st)
                 if split == splits[0]:
-                    for r in k.itertuples():
-                        short = r.label.replace("encoder + ", "+").replace("search ", "")
-                        ax.annotate(short, (r.encode_ms, getattr(r, metric)), xytext=(5, -11),
-                                    textcoords="offset points", fontsize=8.5, color=st["color"])
+                    for r in k[k["mode"] != "encoder"].itertuples():
+                        short = r.label.replace("encoder + ", "+").replace("search ", "").replace(" (L-BFGS)", "")
+                        ax.annotate(short.replace(" L-BFGS steps", "").replace(" Adam steps", ""),
+                                    (r.encode_ms, getattr(r, metric)), xytext=(5, -11), textcoords="offset points",
+                                    fontsize=8.5, color=st["color"])
         _log_rate_axis(ax, "encode time per image, ms (log scale)")
         ax.set_ylabel(f"mean {analysis.QUALITY.get(metric, metric)}")
         sns.despine(ax=ax)

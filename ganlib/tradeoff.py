@@ -2,8 +2,10 @@
 and scored on the files they write:
 
 - ``encoder``: the encoder's guess E(x), quantized (no search, no refinement);
-- ``hybrid``: E(x), then k Adam steps, then refinement (:func:`ganlib.encoder.hybrid_config`);
-- ``search``: the seed's search from random starts (k steps x R restarts), then refinement.
+- ``hybrid``: E(x), then k steps of L-BFGS (the default) or of Adam and refinement
+  (:func:`ganlib.encoder.hybrid_config`);
+- ``search``: the seed's search from random starts (k Adam steps x R restarts), then refinement;
+  or the same from random starts with L-BFGS (the control: the optimizer without the encoder).
 
 Images are uint8 (N, H, W, C).
 """
@@ -33,19 +35,35 @@ class Mode:
     def label(self) -> str:
         c = self.config
         if self.name == "search":
-            return f"search {c.steps} x {c.restarts}"
-        return "encoder only" if self.name == "encoder" else f"encoder + {c.steps} steps"
+            return f"search {c.steps} x {c.restarts}" + (" (L-BFGS)" if c.optimizer == "lbfgs" else "")
+        return "encoder only" if self.name == "encoder" else f"encoder + {c.steps} {OPTIMIZER_NAMES[c.optimizer]} steps"
+
+    @property
+    def slug(self) -> str:
+        c = self.config
+        return f"{self.name}_{c.optimizer}_{c.steps}x{c.restarts}"
 
 
-def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0) -> list[Mode]:
-    """Encoder-started modes for every step count in ``encoder_steps`` (0: encoder only), then
-    random-start searches for every count in ``search_steps`` with ``restarts`` starts (and the
-    seed's 200 refinement steps)."""
+OPTIMIZER_NAMES = {"adam": "Adam", "lbfgs": "L-BFGS"}
+
+
+def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0, adam_steps=(),
+          lbfgs_search_steps=()) -> list[Mode]:
+    """Encoder-started modes for every step count in ``encoder_steps`` (L-BFGS; 0: encoder only) and
+    in ``adam_steps`` (Adam and refinement, the previous hybrid), then random-start searches with
+    ``restarts`` starts: the seed's (Adam, 200 refinement steps) for every count in ``search_steps``,
+    and L-BFGS ones (the same refinement) for every count in ``lbfgs_search_steps``."""
     out = []
     for k in params.int_list("encoder_steps", encoder_steps, 0, 10**6):
         out.append(Mode("encoder" if k == 0 else "hybrid", encoder.hybrid_config(loss, k, seed)))
+    optional = lambda name, v: params.int_list(name, v, 1, 10**6) if v != [] and v != () else []  # noqa: E731
+    for k in optional("adam_steps", adam_steps):
+        out.append(Mode("hybrid", encoder.hybrid_config(loss, k, seed, optimizer="adam")))
     for k in params.int_list("search_steps", search_steps, 1, 10**6):
         out.append(Mode("search", InversionConfig(loss=loss, steps=k, restarts=restarts, seed=seed)))
+    for k in optional("lbfgs_search_steps", lbfgs_search_steps):
+        out.append(Mode("search", InversionConfig(loss=loss, optimizer="lbfgs", steps=k, restarts=restarts, seed=seed,
+                                                  lr=encoder.HYBRID_LR)))
     return out
 
 
@@ -70,7 +88,7 @@ def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: 
     blobs = gan.encode_batch(images)
     ms = 1000 * (time.perf_counter() - start) / len(images)
     rows, _ = analysis.write_and_score(gan, blobs, images, [Path(folder) / f"{i}.gan" for i in ids])
-    return [{"mode": mode.name, "label": mode.label, "steps": c.steps, "restarts": c.restarts,
+    return [{"mode": mode.name, "optimizer": c.optimizer, "label": mode.label, "steps": c.steps, "restarts": c.restarts,
              "refine_steps": c.refine_steps, "bits": bits, "image_id": int(i), "encode_ms": ms, **r}
             for i, r in zip(ids, rows)]
 
@@ -78,7 +96,7 @@ def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Per split and mode: encode ms per image, images per second, mean bpp, PSNR and SSIM,
     ordered by split (unseen first) and encode time."""
-    g = rows.groupby(["split", "mode", "label", "steps", "restarts"], sort=False)
+    g = rows.groupby(["split", "mode", "optimizer", "label", "steps", "restarts"], sort=False)
     out = g.agg(n_images=("image_id", "size"), encode_ms=("encode_ms", "first"), bpp=("bpp", "mean"),
                 psnr=("psnr", "mean"), ssim=("ssim", "mean")).reset_index()
     out["images_per_s"] = 1000 / out.encode_ms
@@ -88,9 +106,10 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 
 def seen_gap(rows: pd.DataFrame) -> pd.DataFrame:
     """Seen versus unseen images per mode (the rows of one loss and bit depth, both splits):
-    :func:`ganlib.analysis.equal_loss` of each mode, with its ``mode`` and ``label``; SSIM and PSNR rows."""
-    out = [analysis.equal_loss(g.assign(stage="refined"), int(g.bits.iloc[0])).assign(mode=mode, label=label)
-           for (mode, label), g in rows.groupby(["mode", "label"], sort=False)]
+    :func:`ganlib.analysis.equal_loss` of each mode, with its ``mode``, ``optimizer`` and ``label``;
+    SSIM and PSNR rows."""
+    out = [analysis.equal_loss(g.assign(stage="refined"), int(g.bits.iloc[0])).assign(mode=m, optimizer=o, label=la)
+           for (m, o, la), g in rows.groupby(["mode", "optimizer", "label"], sort=False)]
     return pd.concat(out, ignore_index=True)
 
 
@@ -99,11 +118,11 @@ def gap_statement(gap: pd.DataFrame, metric: str = "ssim") -> str:
     seen - unseen gap of the seed's search? Compares the encoder-started modes' differences with the
     longest search's, and says which differences are significant (Welch p < 0.05)."""
     g = gap[gap.metric == metric]
-    search = g[g["mode"] == "search"]
+    search = g[(g["mode"] == "search") & (g.optimizer == "adam")]  # the seed's
     if search.empty or len(g) == len(search):
         return "No encoder-started and search modes to compare."
     ref = search.iloc[-1]
-    started = g[g["mode"] != "search"]
+    started = g[g["mode"] != "search"]  # the L-BFGS searches from random starts are left out
     parts = [f"{r.label} {r['diff']:+.3f} (p = {r.p:.2g})" for _, r in started.iterrows()]
     wider = (started["diff"] > ref["diff"]).sum()
     significant = int((started.p < 0.05).sum())

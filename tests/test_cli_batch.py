@@ -239,13 +239,17 @@ def test_encoder_by_default_random_on_request(encoder_run, run, photos, tmp_path
     image = str(photos / "im0.png")
     assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run)]) == 0
     config, E = seen[-1]
-    assert E is not None and (config.init, config.restarts, config.steps, config.refine_steps, config.lr) == (
-        "encoder", 1, encoder.HYBRID_STEPS, encoder.HYBRID_REFINE_STEPS, encoder.HYBRID_LR)
+    assert E is not None and (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps,
+                              config.lr) == ("encoder", encoder.HYBRID_OPTIMIZER, 1, encoder.HYBRID_STEPS,
+                                             encoder.HYBRID_REFINE_STEPS, encoder.HYBRID_LR)
     assert cli.main(["compress", image, "-o", str(tmp_path / "b.gan"), "--run", str(encoder_run), "--init", "random",
                      "--steps", "10", "--refine-steps", "2"]) == 0
     config, E = seen[-1]
-    assert E is None and (config.init, config.restarts, config.steps, config.refine_steps, config.lr) == (
-        "random", cli.DEFAULTS.restarts, 10, 2, cli.DEFAULTS.lr)
+    assert E is None and (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps,
+                          config.lr) == ("random", "adam", cli.DEFAULTS.restarts, 10, 2, cli.DEFAULTS.lr)
+    assert cli.main(["compress", image, "-o", str(tmp_path / "d.gan"), "--run", str(encoder_run), "--optimizer", "adam",
+                     "--steps", "5"]) == 0
+    assert (seen[-1][0].optimizer, seen[-1][0].steps) == ("adam", 5)
     assert cli.main(["compress", image, "-o", str(tmp_path / "c.gan"), "--run", str(run), "--steps", "10",
                      "--refine-steps", "2"]) == 0
     assert seen[-1][1] is None and seen[-1][0].init == "random"  # no encoder in the run: random starts

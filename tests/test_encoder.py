@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from ganlib import encoder, invert, runtime
 from ganlib.models import Encoder, GanConfig, Generator, init_weights
@@ -38,6 +39,34 @@ def test_checkpoint_round_trip_and_foreign_generator_refused(small_generator, im
     other.apply(init_weights)
     with pytest.raises(ValueError, match="belongs to generator .* not to this one"):
         encoder.load_encoder(tmp_path, other)
+
+
+def test_metric_is_fitted_deterministic_saved_and_required(small_generator, images, tmp_path):
+    E, _ = train(small_generator, images)
+    assert torch.equal(E.metric, torch.eye(8))  # the identity until it is fitted
+    M = encoder.fit_metric(small_generator, E, images, batch_size=3)
+    assert torch.equal(M, E.metric) and torch.allclose(M, M.T, atol=1e-6) and M.diagonal().max() == 1
+    assert torch.linalg.eigvalsh(M.double()).min() > 0
+    assert torch.equal(encoder.fit_metric(small_generator, E, images, batch_size=3), M)  # deterministic
+    assert torch.allclose(encoder.fit_metric(small_generator, E, images, batch_size=5), M, atol=1e-5)
+    encoder.save_encoder(tmp_path, E, small_generator)
+    assert torch.equal(encoder.load_encoder(tmp_path, small_generator).metric, E.metric)
+    weights = load_file(str(tmp_path / encoder.WEIGHTS))
+    del weights["metric"]
+    save_file(weights, str(tmp_path / encoder.WEIGHTS))  # a checkpoint from before the metric
+    with pytest.raises(ValueError, match="has no search metric.*make encoder"):
+        encoder.load_encoder(tmp_path, small_generator)
+    with pytest.raises(ValueError, match="^ridge="):
+        encoder.fit_metric(small_generator, E, images, ridge=0)
+
+
+def test_lbfgs_hybrid_beats_the_adam_hybrid_at_equal_steps(small_generator, images):
+    E, _ = train(small_generator, images)
+    encoder.fit_metric(small_generator, E, images)
+    targets = runtime.to_tensor(images)
+    loss = {o: invert.invert(small_generator, targets, encoder.hybrid_config("mse", 20, optimizer=o), encoder=E,
+                             progress=False, device="cpu").loss.mean() for o in ("adam", "lbfgs")}
+    assert loss["lbfgs"] < loss["adam"]
 
 
 @pytest.mark.parametrize("kwargs,name", [({"synthetic_steps": -1}, "synthetic_steps"),

@@ -89,12 +89,13 @@ def test_family_style():
 def test_quality_speed_figure_has_a_panel_per_metric_and_a_line_per_kind_and_split():
     from ganlib import tradeoff
 
-    rows = pd.DataFrame([{"split": s, "mode": m, "label": lab, "steps": k, "restarts": r, "image_id": 0,
-                          "encode_ms": ms, "bpp": 0.5, "psnr": 20.0 + k / 100, "ssim": 0.7 + k / 10000}
+    rows = pd.DataFrame([{"split": s, "mode": m, "optimizer": o, "label": lab, "steps": k, "restarts": r,
+                          "image_id": 0, "encode_ms": ms, "bpp": 0.5, "psnr": 20.0 + k / 100, "ssim": 0.7 + k / 10000}
                          for s in ("unseen", "seen")
-                         for m, lab, k, r, ms in (("encoder", "encoder only", 0, 1, 1.0),
-                                                  ("hybrid", "encoder + 30 steps", 30, 1, 20.0),
-                                                  ("search", "search 1000 x 4", 1000, 4, 500.0))])
+                         for m, o, lab, k, r, ms in (("encoder", "lbfgs", "encoder only", 0, 1, 1.0),
+                                                     ("hybrid", "lbfgs", "encoder + 30 L-BFGS steps", 30, 1, 20.0),
+                                                     ("search", "adam", "search 1000 x 4", 1000, 4, 500.0))])
     fig = plots.quality_speed(tradeoff.summarize(rows), "t")
-    assert len(fig.axes) == 2 and all(len(ax.lines) == 4 for ax in fig.axes)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 4 for ax in fig.axes)  # 2 kinds x 2 splits
+    assert fig.axes[0].lines[0].get_xdata().tolist() == [1.0, 20.0]  # the L-BFGS line starts at the encoder alone
     assert fig.axes[0].get_xscale() == "log"
