@@ -56,6 +56,8 @@ def card(profile: str, run: Path, report: Path) -> str:
         "samples "
         f"+ {enc.get('real_steps')} on training images, batch {enc.get('batch_size')}, lr {enc.get('lr')}, seed "
         f"{enc.get('seed')}, {enc.get('seconds')} s |",
+        f"| search metric | in the encoder's weights: the inverse of G's mean J^T J at E's guesses for "
+        f"{encoder.METRIC_IMAGES} training images, the hybrid search's L-BFGS preconditioner |",
         f"| prior | `{prior.FILE}`: per-dimension density of inverted training latents |", ""]
     summary = report / "summary.csv"
     if summary.is_file():

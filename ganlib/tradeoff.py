@@ -5,7 +5,7 @@ and scored on the files they write:
 - ``hybrid``: E(x), then k steps of L-BFGS (the default) or of Adam and refinement
   (:func:`ganlib.encoder.hybrid_config`);
 - ``search``: the seed's search from random starts (k Adam steps x R restarts), then refinement;
-  or the same from random starts with L-BFGS (the control: the optimizer without the encoder).
+  or the hybrid's L-BFGS search from random starts (the control: the optimizer without the encoder).
 
 Images are uint8 (N, H, W, C).
 """
@@ -52,7 +52,8 @@ def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0, 
     """Encoder-started modes for every step count in ``encoder_steps`` (L-BFGS; 0: encoder only) and
     in ``adam_steps`` (Adam and refinement, the previous hybrid), then random-start searches with
     ``restarts`` starts: the seed's (Adam, 200 refinement steps) for every count in ``search_steps``,
-    and L-BFGS ones (the same refinement) for every count in ``lbfgs_search_steps``."""
+    and, for every count in ``lbfgs_search_steps``, the hybrid's search without its start (L-BFGS
+    with the encoder's metric, the hybrid's refinement), the control that separates the two."""
     out = []
     for k in params.int_list("encoder_steps", encoder_steps, 0, 10**6):
         out.append(Mode("encoder" if k == 0 else "hybrid", encoder.hybrid_config(loss, k, seed)))
@@ -63,7 +64,7 @@ def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0, 
         out.append(Mode("search", InversionConfig(loss=loss, steps=k, restarts=restarts, seed=seed)))
     for k in optional("lbfgs_search_steps", lbfgs_search_steps):
         out.append(Mode("search", InversionConfig(loss=loss, optimizer="lbfgs", steps=k, restarts=restarts, seed=seed,
-                                                  lr=encoder.HYBRID_LR)))
+                                                  lr=encoder.HYBRID_LR, refine_steps=encoder.HYBRID_REFINE_STEPS)))
     return out
 
 

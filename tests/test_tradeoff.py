@@ -14,7 +14,8 @@ def test_modes_cover_encoder_hybrid_and_search():
                                         "search 50 x 4", "search 1000 x 4", "search 40 x 4 (L-BFGS)"]
     assert len({m.slug for m in modes}) == len(modes)
     assert modes[1].config.init == "encoder" and modes[3].config.init == "random"
-    assert modes[2].config.refine_steps == 20 and modes[1].config.refine_steps == encoder.HYBRID_REFINE_STEPS
+    assert modes[2].config.refine_steps == 20 and modes[4].config.refine_steps == 200
+    assert modes[1].config.refine_steps == modes[5].config.refine_steps == encoder.HYBRID_REFINE_STEPS
     assert len(tradeoff.modes("ssim", [0], [10], restarts=4)) == 2  # no Adam hybrids, no L-BFGS searches
     with pytest.raises(ValueError, match="search_steps"):
         tradeoff.modes("ssim", [0], [0], restarts=4)
