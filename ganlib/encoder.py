@@ -31,7 +31,7 @@ WEIGHTS = "encoder.safetensors"
 CONFIG = "encoder.json"
 HYBRID_OPTIMIZER = "lbfgs"  # the default hybrid search: the encoder's guess, then L-BFGS (see the README)
 HYBRID_STEPS = 40  # evaluations of the loss and its gradient
-HYBRID_REFINE_STEPS = 0  # quantization-aware refinement steps (at 8 bits rounding costs 0.0003 SSIM)
+HYBRID_REFINE_STEPS = 0  # quantization-aware refinement steps (at 8 bits, rounding costs 0.0003 SSIM)
 HYBRID_LR = 0.1  # L-BFGS: the first step's largest move of a coordinate (0.03 to 1: within 0.001 SSIM)
 METRIC_IMAGES = 256  # training images whose encoder guesses the metric is averaged over (64: 0.002 lower SSIM)
 METRIC_RIDGE = 0.01  # added to the metric's eigenvalues, as a fraction of the largest (0.001: 0.003 lower SSIM)
@@ -39,10 +39,10 @@ METRIC_RIDGE = 0.01  # added to the metric's eigenvalues, as a fraction of the l
 
 def hybrid_config(loss: str = "ssim", steps: int = HYBRID_STEPS, seed: int = 0,
                   optimizer: str = HYBRID_OPTIMIZER) -> InversionConfig:
-    """The hybrid mode: one start at the encoder's guess, then ``steps`` steps of ``optimizer``
-    (L-BFGS preconditioned by the encoder's metric, or Adam at 0.05 and 20 refinement steps, the
-    previous default), no refinement. With ``steps=0`` the encoder alone: its guess rounded to
-    the grid, no search."""
+    """The hybrid mode: one start at the encoder's guess, then ``steps`` steps of ``optimizer``:
+    L-BFGS preconditioned by the encoder's metric, without refinement (the default), or Adam at
+    lr 0.05 with 20 refinement steps (the previous default). With ``steps=0`` the encoder alone:
+    its guess rounded to the grid, no search."""
     adam = optimizer == "adam"
     return InversionConfig(loss=loss, init="encoder", optimizer=optimizer, steps=steps, restarts=1,
                            lr=0.05 if adam else HYBRID_LR, refine_steps=20 if adam and steps else HYBRID_REFINE_STEPS,

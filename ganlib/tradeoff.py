@@ -57,7 +57,7 @@ def modes(loss: str, encoder_steps, search_steps, restarts: int, seed: int = 0, 
     out = []
     for k in params.int_list("encoder_steps", encoder_steps, 0, 10**6):
         out.append(Mode("encoder" if k == 0 else "hybrid", encoder.hybrid_config(loss, k, seed)))
-    optional = lambda name, v: params.int_list(name, v, 1, 10**6) if v != [] and v != () else []  # noqa: E731
+    optional = lambda name, v: [] if v in ([], ()) else params.int_list(name, v, 1, 10**6)  # noqa: E731 - [] allowed
     for k in optional("adam_steps", adam_steps):
         out.append(Mode("hybrid", encoder.hybrid_config(loss, k, seed, optimizer="adam")))
     for k in params.int_list("search_steps", search_steps, 1, 10**6):
