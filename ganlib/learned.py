@@ -285,10 +285,14 @@ def load(path: str | Path, channels: int = 1, n: int = 64, m: int = 96, model: s
     return model.eval()
 
 
+SIDE_MAX = 65535  # bytes of side information a hyperprior file can hold
+
+
 class Learned(Codec):
     """A trained model as a codec, named after it (``factorized`` or ``hyperprior``). The file is
     the entropy coder's byte string; the hyperprior's holds the side information first, after
-    its length (one byte). The latent shape follows from the image size the model is built for."""
+    its length: one byte below 255, else the byte 255 and two bytes big-endian (up to 65,535).
+    The latent shape follows from the image size the model is built for."""
 
     version = f"CompressAI {compressai.__version__}"
 
@@ -309,17 +313,25 @@ class Learned(Codec):
         if self.name == "factorized":
             return strings[0][0]
         y, z = strings[0][0], strings[1][0]
-        if len(z) > 255:
-            raise ValueError(f"side information of {len(z)} bytes does not fit this format (at most 255)")
-        return bytes([len(z)]) + z + y
+        if len(z) > SIDE_MAX:
+            raise ValueError(f"side information of {len(z)} bytes does not fit this format (at most {SIDE_MAX})")
+        return (bytes([len(z)]) if len(z) < 255 else bytes([255]) + len(z).to_bytes(2, "big")) + z + y
+
+    def _side(self, data: bytes) -> tuple[int, int]:
+        """The hyperprior file's (header length, side information length); ValueError if truncated."""
+        if not data or (data[0] == 255 and len(data) < 3):
+            raise ValueError("truncated hyperprior file")
+        head, side = (1, data[0]) if data[0] < 255 else (3, int.from_bytes(data[1:3], "big"))
+        if head + side > len(data):
+            raise ValueError("truncated hyperprior file")
+        return head, side
 
     def _strings(self, data: bytes) -> list[list[bytes]]:
         data = bytes(data)
         if self.name == "factorized":
             return [[data]]
-        if not data or 1 + data[0] > len(data):
-            raise ValueError("truncated hyperprior file")
-        return [[data[1 + data[0]:]], [data[1:1 + data[0]]]]
+        head, side = self._side(data)
+        return [[data[head + side:]], [data[head:head + side]]]
 
     def decode(self, data: bytes) -> np.ndarray:
         with torch.no_grad():
@@ -327,5 +339,5 @@ class Learned(Codec):
         return runtime.to_uint8(_crop(x, *self.shape[:2]) * 2 - 1)[0]
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
-        """All entropy-coded bytes; the hyperprior's length byte is header."""
-        return (0 if self.name == "factorized" else 1), len(data)
+        """All entropy-coded bytes; the hyperprior's length bytes are header."""
+        return (0 if self.name == "factorized" else self._side(bytes(data))[0]), len(data)

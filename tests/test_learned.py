@@ -39,6 +39,24 @@ def test_hyperprior_file_holds_side_information_then_latent(images):
         codec.decode(blob[:1 + blob[0] - 1])
 
 
+def test_hyperprior_side_information_of_255_bytes_or_more_takes_a_longer_length():
+    """An untrained hyperprior on a 64 px colour image makes more than 254 bytes of side
+    information: the length is then 255 and two bytes, and the file still decodes."""
+    torch.manual_seed(0)
+    model = learned.build(channels=3, n=8, m=12, model="hyperprior").eval()
+    model.update(force=True)
+    codec = learned.Learned(model, 0.01, (64, 64, 3))
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    blob = codec.encode(image)
+    strings = model.compress(learned._pad(learned.to_unit(image[None]), learned.multiple("hyperprior")))["strings"]
+    side = strings[1][0]
+    assert len(side) >= 255 and blob == bytes([255]) + len(side).to_bytes(2, "big") + side + strings[0][0]
+    assert codec.payload_span(blob) == (3, len(blob)) and codec.decode(blob).shape == (64, 64, 3)
+    for cut in (blob[:2], blob[:3 + len(side) - 1]):
+        with pytest.raises(ValueError, match="truncated hyperprior file"):
+            codec.decode(cut)
+
+
 def test_unknown_model():
     with pytest.raises(ValueError, match="model='vae' is not allowed; choose one of: factorized, hyperprior, "
                                          "conditional"):
