@@ -273,10 +273,9 @@ def quality_speed(modes: pd.DataFrame, title: str, quality: Sequence[str] = ("ss
                         label=f"{kind}, {split} images", **st)
                 if split == splits[0]:
                     for r in k[k["mode"] != "encoder"].itertuples():
-                        short = r.label.replace("encoder + ", "+").replace("search ", "").replace(" (L-BFGS)", "")
-                        ax.annotate(short.replace(" L-BFGS steps", "").replace(" Adam steps", ""),
-                                    (r.encode_ms, getattr(r, metric)), xytext=(5, -11), textcoords="offset points",
-                                    fontsize=8.5, color=st["color"])
+                        short = f"{r.steps} x {r.restarts}" if r.mode == "search" else f"+{r.steps}"
+                        ax.annotate(short, (r.encode_ms, getattr(r, metric)), xytext=(5, -11),
+                                    textcoords="offset points", fontsize=8.5, color=st["color"])
         _log_rate_axis(ax, "encode time per image, ms (log scale)")
         ax.set_ylabel(f"mean {analysis.QUALITY.get(metric, metric)}")
         sns.despine(ax=ax)
