@@ -34,7 +34,7 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name ganlib --display-name "Python (ganlib)" >/dev/null
 	touch $@
 
-# 03 runs (as ganlib.pipeline.INVERSIONS): the split's own loss, then the other loss as a control
+# 03 runs (as ganlib.core.paths.INVERSIONS): the split's own loss, then the other loss as a control
 INVERSIONS := seen unseen seen_ssim unseen_mse
 INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
@@ -79,7 +79,7 @@ $(REP)/report.html: $(REP)/summary.csv
 	$(PY) -m ganlib.report $(REP)
 
 models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s generator, encoder and prior in models/ (the CLI's default), with a model card
-	$(PY) -m ganlib.ship --profile $(PROFILE)
+	$(PY) -m ganlib.pipeline.ship --profile $(PROFILE)
 
 bench: $(RUN)/encoder.safetensors $(RUN)/baselines.csv $(REP)/summary.csv ## time every codec and GAN mode on this machine: reports/$(PROFILE)/speed.csv
 	$(PY) benchmarks/speed.py --profile $(PROFILE)
@@ -89,7 +89,7 @@ STUDY_CSV := $(WORKDIR)/reports/study/study.csv
 DEFAULT_RD := $(WORKDIR)/reports/default/rd.csv
 study: $(STUDY_CSV) ## capacity study: a GAN per latent_dim and width against the default run's codecs (~30 min): reports/study/study.csv
 $(STUDY_CSV): params/study.yaml $(wildcard $(DEFAULT_RD)) | $(INSTALLED)
-	$(PY) -m ganlib.study --profile study --baselines $(DEFAULT_RD)
+	$(PY) -m ganlib.pipeline.study --profile study --baselines $(DEFAULT_RD)
 
 lint: $(INSTALLED) ## check the code with ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check ganlib tests benchmarks

@@ -6,7 +6,7 @@ For each image size (28 px grayscale with the default profile's model; 64 and 12
 params/gpu.yaml's width and latent size) and batch, in a fresh process each (so peak memory is
 that configuration's): milliseconds per GAN training step, per Adam step of the latent search
 (one generator forward and backward for the batch), per hybrid encode (the encoder's guess, then
-40 L-BFGS steps, i.e. ganlib.encoder.hybrid_config) per image, per decode
+40 L-BFGS steps, i.e. ganlib.inversion.modes.hybrid_config) per image, per decode
 (one generator pass, on the CPU) per image, and the process's peak resident memory (training
 at that batch dominates it). The hybrid encode is timed once, at the smallest batch only. Models are
 freshly initialised: speed and memory do not depend on what the weights are. 2 torch threads,
@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from ganlib.inversion import modes
 
 CONFIGS = [  # (image_size, channels, latent_dim, width)
     (28, 1, 64, 64),
@@ -43,19 +45,22 @@ def median_ms(fn, repeats: int) -> float:
 def measure(size: int, channels: int, latent: int, width: int, batch: int, repeats: int) -> dict:
     import torch
 
-    from ganlib import data, encoder, runtime, train
-    from ganlib.invert import GanCodec, image_loss
-    from ganlib.models import Encoder, GanConfig, Generator, init_weights
+    from ganlib.codecs.gan import GanCodec
+    from ganlib.core import runtime
+    from ganlib.data import datasets
+    from ganlib.models import gan_training
+    from ganlib.models.losses import image_loss
+    from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 
     runtime.setup(0)
     cfg = GanConfig(latent_dim=latent, width=width, image_size=size, channels=channels)
-    images = data.shapes(max(batch, 8), size, channels, seed=0)
+    images = datasets.shapes(max(batch, 8), size, channels, seed=0)
     row = {"image_size": size, "channels": channels, "latent_dim": latent, "width": width, "batch": batch}
     G = Generator(cfg)
     G.apply(init_weights)
     row["generator_parameters"] = sum(p.numel() for p in G.parameters())
     # one training step: train_gan's loop time (setup excluded) over 1 + repeats steps
-    _, hist = train.train_gan(images, cfg, 1 + repeats, batch, 2e-4, 0, n_snapshots=0, progress=False)
+    _, hist = gan_training.train_gan(images, cfg, 1 + repeats, batch, 2e-4, 0, n_snapshots=0, progress=False)
     row["train_step_ms"] = hist["seconds"] / (1 + repeats) * 1000
     # one search step for the batch: forward, loss, backward to z
     Gf = G.eval().requires_grad_(False).to(memory_format=torch.channels_last)
@@ -69,7 +74,7 @@ def measure(size: int, channels: int, latent: int, width: int, batch: int, repea
     row["search_step_ms"] = median_ms(search_step, repeats)
     E = Encoder(cfg)
     E.apply(init_weights)
-    gan = GanCodec(G, 8, encoder.hybrid_config(), encoder=E.eval())
+    gan = GanCodec(G, 8, modes.hybrid_config(), encoder=E.eval())
     if batch == min(BATCHES):  # one timed encode (the search step above warmed the kernels); too slow to repeat
         start = time.perf_counter()
         gan.encode_batch(images[:batch])

@@ -17,7 +17,7 @@ always decodes on the CPU. GAN rows, at the ``results`` section's bit depth with
 
 Classical and learned codecs encode and decode one image at a time (``batch`` 1); their ``mode``
 is their parameter. Every time is the mean wall time per image after an untimed warm-up call
-(for a GAN encode, :func:`ganlib.tradeoff.warm_up`: the same mode cut to 2 steps).
+(for a GAN encode, :func:`ganlib.pipeline.stages.warm_up`: the same mode cut to 2 steps).
 """
 from __future__ import annotations
 
@@ -31,21 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib import (
-    data,
-    encoder,
-    files,
-    invert,
-    metrics,
-    params,
-    paths,
-    pipeline,
-    prior,
-    runtime,
-    schemes,
-    tradeoff,
-    train,
-)
+from ganlib.codecs import zoo
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import files, params, paths, runtime
+from ganlib.data import datasets
+from ganlib.evaluation import metrics
+from ganlib.inversion import invert, modes
+from ganlib.models import checkpoints, encoder, prior
+from ganlib.pipeline import profiles, stages
 
 CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]  # one setting each
 DECODE_FILES = 1024  # files decoded by the batched-decoding row
@@ -75,10 +68,10 @@ def codec_row(c, images) -> dict:
     return row(c.name, c.param, 1, images, blobs, decoded, enc, dec)
 
 
-def gan_row(mode: str, gan: invert.GanCodec, images: np.ndarray, batch: int) -> dict:
+def gan_row(mode: str, gan: GanCodec, images: np.ndarray, batch: int) -> dict:
     """Encode in batches of ``batch`` images; decode batched (one pass per batch) when batch > 1."""
     chunks = [images[i:i + batch] for i in range(0, len(images), batch)]
-    tradeoff.warm_up(gan, images)
+    stages.warm_up(gan, images)
     blobs, enc = seconds(lambda: [b for chunk in chunks for b in gan.encode_batch(chunk)])
     gan.decode_batch(blobs[:batch])
     if batch > 1:
@@ -98,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params.int_range("n", args.n, 1, 10**4)
         params.int_range("one", args.one, 1, args.n)
-        bits = pipeline.stage_params(args.profile, "results").get("gan_bits", 8)
-        loss = pipeline.stage_params(args.profile, "tradeoff").get("loss", "ssim")
+        bits = profiles.stage_params(args.profile, "results").get("gan_bits", 8)
+        loss = profiles.stage_params(args.profile, "tradeoff").get("loss", "ssim")
         run = paths.run_dir(args.profile)
-        G = train.load_generator(run)
+        G = checkpoints.load_generator(run)
         E = encoder.load_encoder(run, G)
-        arrays = data.load_prepared(args.profile)
+        arrays = datasets.load_prepared(args.profile)
         if E is None:
             raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: "
                                     f"make encoder PROFILE={args.profile}")
@@ -113,18 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = runtime.setup(0)
     images = arrays["test"][arrays["unseen_ids"][: args.n]]
-    codecs = [schemes.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
+    codecs = [zoo.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
     budget = run / "learned.json"
     if budget.is_file():  # each learned model at its middle lambda
         meta = json.loads(budget.read_text())
         for kind in dict.fromkeys(r["model"] for r in meta["runs"]):
             lambdas = [r["lambda"] for r in meta["runs"] if r["model"] == kind]
-            codecs.append(schemes.codec(kind, lambdas[len(lambdas) // 2], images.shape[3], run=run,
+            codecs.append(zoo.codec(kind, lambdas[len(lambdas) // 2], images.shape[3], run=run,
                                         shape=images.shape[1:]))
     rows = [codec_row(c, images) for c in codecs]
-    search = invert.GanCodec(G, bits, invert.InversionConfig(loss=loss), prior=P)
-    hybrid = invert.GanCodec(G, bits, encoder.hybrid_config(loss), encoder=E, prior=P)
-    alone = invert.GanCodec(G, bits, encoder.hybrid_config(loss, steps=0), encoder=E, prior=P)
+    search = GanCodec(G, bits, invert.InversionConfig(loss=loss), prior=P)
+    hybrid = GanCodec(G, bits, modes.hybrid_config(loss), encoder=E, prior=P)
+    alone = GanCodec(G, bits, modes.hybrid_config(loss, steps=0), encoder=E, prior=P)
     rows += [gan_row("search", search, images, len(images)), gan_row("search", search, images[:args.one], 1),
              gan_row("hybrid", hybrid, images, len(images)), gan_row("hybrid", hybrid, images, 1),
              gan_row("encoder", alone, images, len(images))]

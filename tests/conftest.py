@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganlib.models import GanConfig, Generator, init_weights
+from ganlib.models.nets import GanConfig, Generator, init_weights
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-from ganlib import baselines, channel
+from ganlib.codecs import classical
+from ganlib.evaluation import channel
 
 
 def test_flip_bits_touches_only_the_span(rng):
@@ -10,7 +11,7 @@ def test_flip_bits_touches_only_the_span(rng):
 
 
 def test_bit_error_trials_count_failures(images):
-    jpeg = baselines.make("jpeg10")
+    jpeg = classical.codec("jpeg", 10)
     blobs = [jpeg.encode(im) for im in images[:2]]
     rows = channel.bit_error_trials(jpeg.decode, jpeg.payload_span, blobs, images[:2], [0.0, 0.5], trials=2)
     assert len(rows) == 8

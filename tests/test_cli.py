@@ -3,10 +3,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlib import cli, codec, runtime
-from ganlib.invert import GanCodec
-from ganlib.models import GanConfig, Generator, init_weights
-from ganlib.train import load_generator, save_generator
+from ganlib.cli import commands as cli
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import runtime
+from ganlib.formats import latent_format
+from ganlib.models.checkpoints import load_generator, save_generator
+from ganlib.models.nets import GanConfig, Generator, init_weights
 
 FAST = ["--steps", "40", "--restarts", "1", "--refine-steps", "5"]
 
@@ -35,8 +37,8 @@ def test_round_trip_is_the_codec_decode(run, png, tmp_path, capsys):
     blob = out.read_bytes()
     gan = GanCodec(load_generator(run))
     latent = gan.unpack(blob)
-    assert len(blob) <= len(codec.pack(latent, "raw")) == 15 and blob[1:5] == gan.model.fingerprint
-    assert blob == codec.pack(latent)
+    assert len(blob) <= len(latent_format.pack(latent, gan.model, "raw")) == 15 and blob[1:5] == gan.model.fingerprint
+    assert blob == latent_format.pack(latent, gan.model)
     assert cli.main(["decompress", str(out), "-o", str(back), "--run", str(run)]) == 0
     decoded = np.asarray(Image.open(back))[..., None]
     assert np.array_equal(decoded, GanCodec(load_generator(run)).decode(out.read_bytes()))

@@ -11,10 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from ganlib import cli, codec, encoder, runtime
-from ganlib.invert import GanCodec
-from ganlib.models import Encoder, GanConfig, Generator, init_weights
-from ganlib.train import load_generator, save_generator
+from ganlib.cli import commands as cli
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import runtime
+from ganlib.inversion import modes
+from ganlib.models import encoder
+from ganlib.models.checkpoints import load_generator, save_generator
+from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 
 FAST = ["--steps", "15", "--restarts", "1", "--refine-steps", "2", "--init", "random"]
 
@@ -67,7 +70,7 @@ def test_folder_compress_mirrors_skips_bad_and_resumes(run, photos, tmp_path, ca
     assert "wrote 1 latent file " in err and "skipped 5 that exist" in err
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items() if p.name != "im1.gan" or p.parent != out)
     for p in out.rglob("*.gan"):
-        codec.unpack(p.read_bytes())
+        GanCodec(load_generator(run)).unpack(p.read_bytes())
     assert not [p for p in out.rglob(".*")]
 
 
@@ -240,8 +243,8 @@ def test_encoder_by_default_random_on_request(encoder_run, run, photos, tmp_path
     assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run)]) == 0
     config, E = seen[-1]
     assert E is not None and (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps,
-                              config.lr) == ("encoder", encoder.HYBRID_OPTIMIZER, 1, encoder.HYBRID_STEPS,
-                                             encoder.HYBRID_REFINE_STEPS, encoder.HYBRID_LR)
+                              config.lr) == ("encoder", modes.HYBRID_OPTIMIZER, 1, modes.HYBRID_STEPS,
+                                             modes.HYBRID_REFINE_STEPS, modes.HYBRID_LR)
     assert cli.main(["compress", image, "-o", str(tmp_path / "b.gan"), "--run", str(encoder_run), "--init", "random",
                      "--steps", "10", "--refine-steps", "2"]) == 0
     config, E = seen[-1]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganlib import data
+from ganlib.data import datasets
 
 
 def write_idx(path, array, compress=False):
@@ -15,7 +15,7 @@ def write_idx(path, array, compress=False):
 
 @pytest.fixture
 def idx_dir(tmp_path, rng):
-    for key, stem in data.IDX_FILES.items():
+    for key, stem in datasets.IDX_FILES.items():
         n = 20 if key.startswith("train") else 6
         arr = rng.integers(0, 256, (n, 28, 28) if "labels" not in key else (n,))
         write_idx(tmp_path / (stem + ".gz"), arr, compress=True)
@@ -26,17 +26,17 @@ def test_read_idx_plain_and_gzip(tmp_path, rng):
     arr = rng.integers(0, 256, (3, 5, 4)).astype(np.uint8)
     write_idx(tmp_path / "a", arr)
     write_idx(tmp_path / "b.gz", arr, compress=True)
-    assert np.array_equal(data.read_idx(tmp_path / "a"), arr)
-    assert np.array_equal(data.read_idx(tmp_path / "b.gz"), arr)
+    assert np.array_equal(datasets.read_idx(tmp_path / "a"), arr)
+    assert np.array_equal(datasets.read_idx(tmp_path / "b.gz"), arr)
     (tmp_path / "c").write_bytes((tmp_path / "a").read_bytes()[:-1])
-    with pytest.raises(data.DataError, match="truncated"):
-        data.read_idx(tmp_path / "c")
+    with pytest.raises(datasets.DataError, match="truncated"):
+        datasets.read_idx(tmp_path / "c")
 
 
 def test_fashion_mnist_from_data_dir(idx_dir):
-    arrays = data.load("fashion_mnist", str(idx_dir), 28, 1, 0)
+    arrays = datasets.load("fashion_mnist", str(idx_dir), 28, 1, 0)
     assert arrays["train"].shape == (20, 28, 28, 1) and arrays["test"].shape == (6, 28, 28, 1)
-    resized = data.load("fashion_mnist", str(idx_dir), 32, 3, 0)
+    resized = datasets.load("fashion_mnist", str(idx_dir), 32, 3, 0)
     assert resized["train"].shape == (20, 32, 32, 3)
 
 
@@ -44,17 +44,17 @@ def test_folder_dataset(tmp_path, rng):
     for i in range(10):
         Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(tmp_path / "gray.jpg")
-    a = data.load("folder", str(tmp_path), 32, 3, seed=1, unseen_fraction=0.3)
+    a = datasets.load("folder", str(tmp_path), 32, 3, seed=1, unseen_fraction=0.3)
     assert a["train"].shape == (8, 32, 32, 3) and a["test"].shape == (3, 32, 32, 3)
-    b = data.load("folder", str(tmp_path), 32, 3, seed=1, unseen_fraction=0.3)
+    b = datasets.load("folder", str(tmp_path), 32, 3, seed=1, unseen_fraction=0.3)
     assert np.array_equal(a["test"], b["test"])
-    assert data.load("folder", str(tmp_path), 28, 1, seed=1)["train"].shape[1:] == (28, 28, 1)
+    assert datasets.load("folder", str(tmp_path), 28, 1, seed=1)["train"].shape[1:] == (28, 28, 1)
 
 
 def test_centre_crop():
     image = np.zeros((10, 30), np.uint8)
     image[:, 10:20] = 255
-    out = data.prepare(Image.fromarray(image), 10, 1)
+    out = datasets.prepare(Image.fromarray(image), 10, 1)
     assert out.shape == (10, 10, 1) and out.min() == 255
 
 
@@ -67,29 +67,29 @@ def test_centre_crop():
 def test_bad_parameters(kwargs, message):
     args = dict(dataset="fashion_mnist", data_dir=None, image_size=28, channels=1, seed=0) | kwargs
     with pytest.raises(ValueError, match=message):
-        data.check_params(**args)
+        datasets.check_params(**args)
 
 
 def test_data_dir_without_images(tmp_path):
     (tmp_path / "notes.txt").write_text("no images here")
     with pytest.raises(ValueError, match="data_dir=.*no image files"):
-        data.check_params("folder", str(tmp_path), 28, 1, 0)
+        datasets.check_params("folder", str(tmp_path), 28, 1, 0)
     with pytest.raises(ValueError, match="data_dir=.*IDX"):
-        data.check_params("fashion_mnist", str(tmp_path), 28, 1, 0)
+        datasets.check_params("fashion_mnist", str(tmp_path), 28, 1, 0)
 
 
 def test_eval_images_are_seeded_and_split_specific(idx_dir):
-    arrays = data.load("fashion_mnist", str(idx_dir), 28, 1, 0)
-    seen, ids = data.eval_images(arrays, "seen", 5, 0)
-    again, ids2 = data.eval_images(arrays, "seen", 5, 0)
+    arrays = datasets.load("fashion_mnist", str(idx_dir), 28, 1, 0)
+    seen, ids = datasets.eval_images(arrays, "seen", 5, 0)
+    again, ids2 = datasets.eval_images(arrays, "seen", 5, 0)
     assert np.array_equal(ids, ids2) and np.array_equal(seen, arrays["train"][ids])
-    unseen, uids = data.eval_images(arrays, "unseen", 50, 0)
+    unseen, uids = datasets.eval_images(arrays, "unseen", 50, 0)
     assert len(uids) == 6 and np.array_equal(unseen, arrays["test"][uids])
     with pytest.raises(ValueError, match="split='val'"):
-        data.eval_images(arrays, "val", 5, 0)
+        datasets.eval_images(arrays, "val", 5, 0)
 
 
 def test_missing_prepared_data_names_its_stage(tmp_path, monkeypatch):
     monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="01_data.*make data"):
-        data.load_prepared("nothing")
+        datasets.load_prepared("nothing")

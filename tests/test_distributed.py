@@ -1,4 +1,4 @@
-"""Several processes (issue 10): ganlib.distributed, GAN training and folder compression under
+"""Several processes (issue 10): ganlib.core.distributed, GAN training and folder compression under
 torchrun with 2 gloo processes on the CPU, against one process."""
 import os
 import signal
@@ -12,9 +12,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ganlib import cli, data, distributed, train
-from ganlib.models import GanConfig, Generator, init_weights
-from ganlib.train import save_generator
+from ganlib.cli import commands as cli
+from ganlib.core import distributed
+from ganlib.data import datasets
+from ganlib.models import checkpoints, gan_training
+from ganlib.models.checkpoints import save_generator
+from ganlib.models.nets import GanConfig, Generator, init_weights
 
 # Losses of a 2-process run against one process with the same global batch, per step, absolute.
 # Batch norm is over the global batch (distributed.SyncBatchNorm), so the two runs compute the same
@@ -76,8 +79,8 @@ def test_file_seeds_depend_on_seed_and_relative_path_only():
 @pytest.fixture
 def workdir(tmp_path):
     """A work directory with runs/tiny/data.npz: 24 training images of 28 x 28 x 1 shapes."""
-    images = data.shapes(28, 28, 1, seed=0)
-    data.save(tmp_path / "runs" / "tiny" / "data.npz", {"train": images[:24], "test": images[24:]})
+    images = datasets.shapes(28, 28, 1, seed=0)
+    datasets.save(tmp_path / "runs" / "tiny" / "data.npz", {"train": images[:24], "test": images[24:]})
     return tmp_path
 
 
@@ -85,20 +88,20 @@ def test_two_process_training_equals_one_process(workdir, monkeypatch):
     """2 gloo processes, each half of the global batch of 8, against train_gan in this process."""
     steps, batch = 12, 8
     cfg = GanConfig(latent_dim=8, width=4)
-    args = ["-m", "ganlib.train", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", str(steps),
+    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", str(steps),
             "--batch-size", str(batch), "--lr", "0.0002", "--seed", "0", "--snapshots", "2"]
     done = torchrun(args, {"GANLIB_WORKDIR": str(workdir)})
     assert done.returncode == 0, done.stderr[-3000:]
     run = workdir / "runs" / "tiny"
-    two = train.load_history(run)
+    two = gan_training.load_history(run)
     monkeypatch.setenv("GANLIB_WORKDIR", str(workdir))
-    images = data.load_prepared("tiny")["train"]
-    G1, one = train.train_gan(images, cfg, steps, batch, 2e-4, seed=0, n_snapshots=2, progress=False)
+    images = datasets.load_prepared("tiny")["train"]
+    G1, one = gan_training.train_gan(images, cfg, steps, batch, 2e-4, seed=0, n_snapshots=2, progress=False)
     assert two["processes"] == 2 and len(two["d_loss"]) == steps
     diff = np.maximum(np.abs(np.array(two["d_loss"]) - one["d_loss"]), np.abs(np.array(two["g_loss"]) - one["g_loss"]))
     print("largest loss difference, first 10 steps and all:", diff[:10].max(), diff.max())
     assert diff[:10].max() < FIRST_STEPS_TOLERANCE and diff.max() < LOSS_TOLERANCE, diff
-    G2 = train.load_generator(run)  # written by rank 0 alone, a plain Generator
+    G2 = checkpoints.load_generator(run)  # written by rank 0 alone, a plain Generator
     assert [s for s, _ in two["snapshots"]] == [s for s, _ in one["snapshots"]]
     for a, b in zip(G1.state_dict().values(), G2.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-3)
@@ -106,7 +109,7 @@ def test_two_process_training_equals_one_process(workdir, monkeypatch):
 
 
 def test_batch_must_divide_by_the_processes(workdir):
-    args = ["-m", "ganlib.train", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", "2",
+    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", "2",
             "--batch-size", "5", "--lr", "0.0002"]
     done = torchrun(args, {"GANLIB_WORKDIR": str(workdir)})
     assert done.returncode != 0 and "batch_size=5 is not allowed with 2 processes" in done.stderr

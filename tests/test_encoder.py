@@ -3,8 +3,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ganlib import encoder, invert, runtime
-from ganlib.models import Encoder, GanConfig, Generator, init_weights
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import runtime
+from ganlib.inversion import invert, modes
+from ganlib.models import encoder, losses
+from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 
 
 def train(G, images, seed=0):
@@ -64,7 +67,7 @@ def test_lbfgs_hybrid_beats_the_adam_hybrid_at_equal_steps(small_generator, imag
     E, _ = train(small_generator, images)
     encoder.fit_metric(small_generator, E, images)
     targets = runtime.to_tensor(images)
-    loss = {o: invert.invert(small_generator, targets, encoder.hybrid_config("mse", 20, optimizer=o), encoder=E,
+    loss = {o: invert.invert(small_generator, targets, modes.hybrid_config("mse", 20, optimizer=o), encoder=E,
                              progress=False, device="cpu").loss.mean() for o in ("adam", "lbfgs")}
     assert loss["lbfgs"] < loss["adam"]
 
@@ -85,14 +88,14 @@ def test_encoder_start_with_zero_steps_is_the_encoders_guess(small_generator, im
     res = invert.invert(small_generator, runtime.to_tensor(images), config, encoder=E, progress=False, device="cpu")
     assert torch.equal(res.z, encoder.encode(E, images)) and res.history == []
     with pytest.raises(ValueError, match="init='encoder' needs an encoder"):
-        invert.GanCodec(small_generator, 8, config)
+        GanCodec(small_generator, 8, config)
 
 
 def test_hybrid_search_improves_on_the_encoders_guess(small_generator, images):
     E, _ = train(small_generator, images)
     targets = runtime.to_tensor(images)
     with torch.no_grad():
-        start = invert.image_loss("mse", small_generator(encoder.encode(E, images)), targets)
+        start = losses.image_loss("mse", small_generator(encoder.encode(E, images)), targets)
     config = invert.InversionConfig(loss="mse", init="encoder", steps=30, restarts=1, lr=0.05)
     searched = invert.invert(small_generator, targets, config, encoder=E, progress=False, device="cpu")
     assert searched.loss.mean() < start.mean().item()

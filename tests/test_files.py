@@ -1,6 +1,6 @@
 import pytest
 
-from ganlib import files
+from ganlib.core import files
 
 
 def test_atomic_write_replaces(tmp_path):

@@ -31,13 +31,15 @@ import numpy as np
 import pytest
 import torch
 
-from ganlib import codec, prior, runtime, train
-from ganlib.invert import GanCodec
-from ganlib.models import GanConfig, Generator, init_weights
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import runtime
+from ganlib.formats import latent_format
+from ganlib.models import checkpoints, prior
+from ganlib.models.nets import GanConfig, Generator, init_weights
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FORMAT_VERSION = 2  # the latent file format version these files are written in
-FINGERPRINT = bytes.fromhex("456cac6e")  # train.fingerprint of the golden generator
+FINGERPRINT = bytes.fromhex("456cac6e")  # checkpoints.fingerprint of the golden generator
 MODEL_FINGERPRINT = bytes.fromhex("6cf331ad")  # the golden generator with the golden prior
 UNIT_FINGERPRINT = bytes.fromhex("f4476583")  # the golden generator with the unit prior
 CONFIG = GanConfig(latent_dim=8, width=8, image_size=28, channels=1)
@@ -61,8 +63,8 @@ class Case:
     def fingerprint(self) -> bytes:
         return MODEL_FINGERPRINT if self.prior == "golden" else UNIT_FINGERPRINT
 
-    def latent(self) -> codec.LatentFile:
-        return codec.LatentFile(self.fingerprint, self.bits, SHAPE, 3.0, np.array(self.symbols, dtype=np.int64))
+    def latent(self) -> latent_format.LatentFile:
+        return latent_format.LatentFile(self.fingerprint, self.bits, SHAPE, 3.0, np.array(self.symbols, dtype=np.int64))
 
 
 CASES = [
@@ -89,7 +91,7 @@ IDS = [c.name for c in CASES]
 
 
 def golden_generator() -> Generator:
-    return train.load_generator(GOLDEN)
+    return checkpoints.load_generator(GOLDEN)
 
 
 def golden_codec() -> GanCodec:
@@ -99,10 +101,10 @@ def golden_codec() -> GanCodec:
     return GanCodec(G, prior=prior.load(GOLDEN, G))
 
 
-def decode_directly(G: Generator, latent: codec.LatentFile) -> tuple[np.ndarray, torch.Tensor]:
+def decode_directly(G: Generator, latent: latent_format.LatentFile) -> tuple[np.ndarray, torch.Tensor]:
     """The decoder without GanCodec: dequantize, one generator pass on the CPU, round to uint8.
     Returns (pixels, the generator's float output)."""
-    z = torch.from_numpy(codec.dequantize(latent.symbols, latent.bits, latent.z_range))[None]
+    z = torch.from_numpy(latent_format.dequantize(latent.symbols, latent.bits, latent.z_range))[None]
     with torch.no_grad():
         y = G.cpu().eval()(z)
     return runtime.to_uint8(y)[0], y
@@ -110,7 +112,7 @@ def decode_directly(G: Generator, latent: codec.LatentFile) -> tuple[np.ndarray,
 
 # ---------------------------------------------------------------- tests
 def test_format_version():
-    assert codec.VERSION == FORMAT_VERSION, (
+    assert latent_format.VERSION == FORMAT_VERSION, (
         "the latent file format version changed: regenerate the golden files (tests/golden/README.md) "
         "and set FORMAT_VERSION")
 
@@ -118,8 +120,8 @@ def test_format_version():
 def test_golden_generator_is_the_committed_one():
     G = golden_generator()
     assert G.config == CONFIG
-    assert train.fingerprint(G) == FINGERPRINT
-    assert json.loads((GOLDEN / train.CONFIG).read_text())["fingerprint"] == FINGERPRINT.hex()
+    assert checkpoints.fingerprint(G) == FINGERPRINT
+    assert json.loads((GOLDEN / checkpoints.CONFIG).read_text())["fingerprint"] == FINGERPRINT.hex()
 
 
 def test_golden_prior_is_the_committed_one():
@@ -147,12 +149,12 @@ def test_cases_cover_both_modes_both_priors_and_the_edges():
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_packing_gives_the_committed_bytes(case):
-    golden_codec()  # registers the golden models
+    models = golden_codec().models
     blob = (GOLDEN / f"{case.name}.gan").read_bytes()
-    assert codec.pack(case.latent()) == blob
-    assert blob[0] >> 5 == FORMAT_VERSION and (blob[0] >> 4) & 1 == codec.MODES.index(case.written)
+    assert latent_format.pack(case.latent(), models) == blob
+    assert blob[0] >> 5 == FORMAT_VERSION and (blob[0] >> 4) & 1 == latent_format.MODES.index(case.written)
     assert blob[1:5] == case.fingerprint
-    raw = codec.pack(case.latent(), "raw")
+    raw = latent_format.pack(case.latent(), models, "raw")
     assert len(raw) == 7 + -(-8 * case.bits // 8)
     assert (blob == raw) if case.written == "raw" else (len(blob) < len(raw))
 
@@ -201,10 +203,10 @@ def test_range_payload_by_hand(name):
     decoder = cs.queue.RangeDecoder(padded)
     k = int(decoder.decode(cs.model.Uniform(8), 1)[0])
     model = cs.model.QuantizedGaussian(0, (1 << case.bits) - 1)
-    assert decoder.decode(model, (mean + 3.0) / d - 0.5, codec.SCALES[k] * std / d).tolist() == list(case.symbols)
+    assert decoder.decode(model, (mean + 3.0) / d - 0.5, latent_format.SCALES[k] * std / d).tolist() == list(case.symbols)
     encoder = cs.queue.RangeEncoder()
     encoder.encode(np.array([k], np.int32), cs.model.Uniform(8))
-    encoder.encode(np.array(case.symbols, np.int32), model, (mean + 3.0) / d - 0.5, codec.SCALES[k] * std / d)
+    encoder.encode(np.array(case.symbols, np.int32), model, (mean + 3.0) / d - 0.5, latent_format.SCALES[k] * std / d)
     full = encoder.get_compressed().astype(">u4").tobytes()
     n = len(payload)
     assert n < len(full) and payload in (full[:n], (int.from_bytes(full[:n], "big") + 1).to_bytes(n, "big"))
@@ -213,10 +215,10 @@ def test_range_payload_by_hand(name):
 def test_version_1_file_is_refused_naming_both_versions():
     blob = (GOLDEN / V1_FILE).read_bytes()
     assert blob[0] == 0xC7 and blob[1] >> 5 == 1 and len(blob) == 21  # version 1: magic, version 1, 13 + 8 bytes
-    with pytest.raises(codec.CodecError, match=r"^version 1 file; this decoder reads version 2"):
+    with pytest.raises(latent_format.CodecError, match=r"^version 1 file; this decoder reads version 2"):
         golden_codec().decode(blob)
-    with pytest.raises(codec.CodecError, match=r"^version 1 file; this decoder reads version 2"):
-        codec.read_header(blob)
+    with pytest.raises(latent_format.CodecError, match=r"^version 1 file; this decoder reads version 2"):
+        latent_format.read_header(blob)
 
 
 # ---------------------------------------------------------------- regeneration
@@ -246,14 +248,14 @@ def regenerate(force: bool = False, new_generator: bool = False) -> None:
     latent file unless the format version changed, and refuses to change any decoded pixel. The
     version-1 file is never rewritten."""
     GOLDEN.mkdir(exist_ok=True)
-    if new_generator or not (GOLDEN / train.WEIGHTS).exists():
-        train.save_generator(GOLDEN, build_generator(),
+    if new_generator or not (GOLDEN / checkpoints.WEIGHTS).exists():
+        checkpoints.save_generator(GOLDEN, build_generator(),
                              extra={"purpose": "fixed generator of the golden latent files; see README.md"})
     G = golden_generator()
-    if train.fingerprint(G) != FINGERPRINT:
-        print(f"the golden generator's fingerprint is {train.fingerprint(G).hex()}: set FINGERPRINT", file=sys.stderr)
+    if checkpoints.fingerprint(G) != FINGERPRINT:
+        print(f"the golden generator's fingerprint is {checkpoints.fingerprint(G).hex()}: set FINGERPRINT", file=sys.stderr)
     if new_generator or not (GOLDEN / prior.FILE).exists():
-        model = codec.LatentModel.create(train.fingerprint(G), SHAPE, 3.0, PRIOR_MEAN, PRIOR_STD)
+        model = latent_format.LatentModel.create(checkpoints.fingerprint(G), SHAPE, 3.0, PRIOR_MEAN, PRIOR_STD)
         prior.save(GOLDEN, model, {"purpose": "fixed prior of the golden latent files, numbers chosen by hand; "
                                               "see README.md"})
     gan = GanCodec(G, prior=prior.load(GOLDEN, G))
@@ -265,17 +267,17 @@ def regenerate(force: bool = False, new_generator: bool = False) -> None:
     outputs = []
     for case in CASES:  # check everything first, so that a refusal leaves every file as it was
         model = models[case.prior]
-        blob = codec.pack(codec.LatentFile(model.fingerprint, case.bits, SHAPE, 3.0,
-                                           np.array(case.symbols, dtype=np.int64)), model=model)
-        written = codec.MODES[blob[0] >> 4 & 1]
+        blob = latent_format.pack(latent_format.LatentFile(model.fingerprint, case.bits, SHAPE, 3.0,
+                                           np.array(case.symbols, dtype=np.int64)), model)
+        written = latent_format.MODES[blob[0] >> 4 & 1]
         if written != case.written:
             sys.exit(f"{case.name}: the encoder writes {written}, the case says {case.written}; pick other symbols")
         pixels, y = decode_directly(G, gan.unpack(blob))
         margin = float(((y.clamp(-1, 1) + 1) * 127.5 % 1 - 0.5).abs().min()) if case.pixels else float("nan")
         gan_file, npy = GOLDEN / f"{case.name}.gan", GOLDEN / f"{case.name}.npy"
-        if (gan_file.exists() and gan_file.read_bytes() != blob and gan_file.read_bytes()[0] >> 5 == codec.VERSION
+        if (gan_file.exists() and gan_file.read_bytes() != blob and gan_file.read_bytes()[0] >> 5 == latent_format.VERSION
                 and not force):
-            sys.exit(f"{gan_file.name}: the bytes changed but the format version did not; bump codec.VERSION "
+            sys.exit(f"{gan_file.name}: the bytes changed but the format version did not; bump latent_format.VERSION "
                      "(tests/golden/README.md) or pass --force")
         if case.pixels and npy.exists() and not np.array_equal(np.load(npy), pixels) and not force:
             sys.exit(f"{npy.name}: the decoded pixels changed; pass --force only if that is understood "

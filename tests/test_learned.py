@@ -3,7 +3,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganlib import learned
+from ganlib.codecs.learned import Learned
+from ganlib.models import learned
 
 
 @pytest.mark.parametrize("kind", learned.MODELS)
@@ -13,7 +14,7 @@ def test_untrained_model_round_trip(images, tmp_path, kind):
     torch.manual_seed(0)
     model = learned.build(channels=1, n=8, m=12, model=kind).eval()
     model.update(force=True)
-    codec = learned.Learned(model, 0.01, (28, 28, 1))
+    codec = Learned(model, 0.01, (28, 28, 1))
     assert codec.name == kind and codec.id == f"{kind}0.01"
     blob = codec.encode(images[0])
     assert isinstance(blob, bytes) and len(blob) > 0
@@ -22,7 +23,7 @@ def test_untrained_model_round_trip(images, tmp_path, kind):
     start, end = codec.payload_span(blob)
     assert end == len(blob) and start == (1 if kind == "hyperprior" else 0)
     learned.save(tmp_path / "m.safetensors", model)
-    again = learned.Learned(learned.load(tmp_path / "m.safetensors", 1, 8, 12, kind), 0.01, (28, 28, 1))
+    again = Learned(learned.load(tmp_path / "m.safetensors", 1, 8, 12, kind), 0.01, (28, 28, 1))
     assert again.encode(images[0]) == blob
     assert np.array_equal(again.decode(blob), decoded)
 
@@ -31,9 +32,9 @@ def test_hyperprior_file_holds_side_information_then_latent(images):
     torch.manual_seed(0)
     model = learned.build(channels=1, n=8, m=12, model="hyperprior").eval()
     model.update(force=True)
-    codec = learned.Learned(model, 0.01, (28, 28, 1))
+    codec = Learned(model, 0.01, (28, 28, 1))
     blob = codec.encode(images[0])
-    strings = model.compress(learned._pad(learned.to_unit(images[:1]), learned.multiple("hyperprior")))["strings"]
+    strings = model.compress(learned.pad(learned.to_unit(images[:1]), learned.multiple("hyperprior")))["strings"]
     assert blob == bytes([len(strings[1][0])]) + strings[1][0] + strings[0][0]
     with pytest.raises(ValueError, match="truncated hyperprior file"):
         codec.decode(blob[:1 + blob[0] - 1])
@@ -45,10 +46,10 @@ def test_hyperprior_side_information_of_255_bytes_or_more_takes_a_longer_length(
     torch.manual_seed(0)
     model = learned.build(channels=3, n=8, m=12, model="hyperprior").eval()
     model.update(force=True)
-    codec = learned.Learned(model, 0.01, (64, 64, 3))
+    codec = Learned(model, 0.01, (64, 64, 3))
     image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     blob = codec.encode(image)
-    strings = model.compress(learned._pad(learned.to_unit(image[None]), learned.multiple("hyperprior")))["strings"]
+    strings = model.compress(learned.pad(learned.to_unit(image[None]), learned.multiple("hyperprior")))["strings"]
     side = strings[1][0]
     assert len(side) >= 255 and blob == bytes([255]) + len(side).to_bytes(2, "big") + side + strings[0][0]
     assert codec.payload_span(blob) == (3, len(blob)) and codec.decode(blob).shape == (64, 64, 3)
@@ -68,8 +69,8 @@ def test_training_lowers_the_loss(images, kind):
     model, hist = learned.train_learned(images, lam=0.01, steps=30, batch_size=4, n=8, m=12, model=kind,
                                         progress=False)
     assert np.mean(hist["loss"][-5:]) < np.mean(hist["loss"][:5])
-    assert learned.Learned(model, 0.01, (28, 28, 1)).decode(
-        learned.Learned(model, 0.01, (28, 28, 1)).encode(images[0])).shape == (28, 28, 1)
+    assert Learned(model, 0.01, (28, 28, 1)).decode(
+        Learned(model, 0.01, (28, 28, 1)).encode(images[0])).shape == (28, 28, 1)
 
 
 def test_training_is_reproducible(images):
@@ -85,10 +86,10 @@ def test_down_sets_the_latent_size(images, down):
     torch.manual_seed(0)
     model = learned.build(channels=1, n=8, m=12, model="factorized", down=down).eval()
     model.update(force=True)
-    x = learned._pad(learned.to_unit(images[:1]), learned.multiple("factorized", down))
+    x = learned.pad(learned.to_unit(images[:1]), learned.multiple("factorized", down))
     assert model.g_a(x).shape[-2:] == (-(-28 // 2**down),) * 2
     assert model.g_s(model.g_a(x)).shape == x.shape
-    codec = learned.Learned(model, 0.01, (28, 28, 1))
+    codec = Learned(model, 0.01, (28, 28, 1))
     assert codec.decode(codec.encode(images[0])).shape == (28, 28, 1)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from ganlib import metrics
+from ganlib.evaluation import metrics
 
 
 def test_rate_formulas():

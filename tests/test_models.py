@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ganlib.models import Discriminator, GanConfig, Generator
+from ganlib.models.nets import Discriminator, GanConfig, Generator
 
 
 @pytest.mark.parametrize("size", [28, 32, 64])

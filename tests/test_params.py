@@ -3,7 +3,8 @@ import os
 import pytest
 import yaml
 
-from ganlib import params, paths, pipeline
+from ganlib.core import params, paths
+from ganlib.pipeline import profiles
 
 
 def test_checks_name_the_parameter_and_the_allowed_values():
@@ -23,36 +24,36 @@ def test_checks_name_the_parameter_and_the_allowed_values():
 
 def test_profiles_give_each_stage_its_parameters():
     for profile in ("default", "smoke"):
-        for stage in pipeline.STAGES:
-            p = pipeline.stage_params(profile, stage)
+        for stage in profiles.STAGES:
+            p = profiles.stage_params(profile, stage)
             assert p["profile"] == profile
-    assert pipeline.stage_params("default", "invert_unseen")["loss"] == "ssim"
-    assert pipeline.stage_params("default", "invert_seen")["split"] == "seen"
+    assert profiles.stage_params("default", "invert_unseen")["loss"] == "ssim"
+    assert profiles.stage_params("default", "invert_seen")["split"] == "seen"
 
 
 def test_unknown_profile_and_stage():
     with pytest.raises(ValueError, match="profile='nope'.*default"):
-        pipeline.stage_params("nope", "data")
+        profiles.stage_params("nope", "data")
     with pytest.raises(ValueError, match="stage='x'"):
-        pipeline.stage_params("default", "x")
-    assert pipeline.main(["nope", "data"]) == 2
+        profiles.stage_params("default", "x")
+    assert profiles.main(["nope", "data"]) == 2
 
 
 def test_stage_file_is_rewritten_only_when_its_section_changes(tmp_path):
     out = tmp_path / "params" / "results.yaml"
-    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
-    assert yaml.safe_load(out.read_text()) == pipeline.stage_params("default", "results")
+    assert profiles.main(["default", "results", "-o", str(out)]) == 0
+    assert yaml.safe_load(out.read_text()) == profiles.stage_params("default", "results")
     os.utime(out, (1, 1))
-    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
+    assert profiles.main(["default", "results", "-o", str(out)]) == 0
     assert out.stat().st_mtime == 1  # same content: untouched, so make does not re-run the stage
     out.write_text("profile: default\n")
-    assert pipeline.main(["default", "results", "-o", str(out)]) == 0
-    assert yaml.safe_load(out.read_text()) == pipeline.stage_params("default", "results")
+    assert profiles.main(["default", "results", "-o", str(out)]) == 0
+    assert yaml.safe_load(out.read_text()) == profiles.stage_params("default", "results")
 
 
 def test_the_makefile_runs_every_inversion_of_the_pipeline():
     makefile = (paths.project_root() / "Makefile").read_text()
-    assert f"INVERSIONS := {' '.join(pipeline.INVERSIONS)}\n" in makefile
+    assert f"INVERSIONS := {' '.join(paths.INVERSIONS)}\n" in makefile
 
 
 def test_names_that_become_file_names():

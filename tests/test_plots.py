@@ -8,7 +8,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from ganlib import analysis, plots, schemes  # noqa: E402
+from ganlib.codecs import families  # noqa: E402
+from ganlib.evaluation import (
+    analysis,  # noqa: E402
+    )
+from ganlib.report import plots  # noqa: E402
+
+# FIXME import schemes  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -43,14 +49,14 @@ def test_rd_figure_draws_each_codec_with_its_registry_style(curves):
     labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["GAN reversal", "PNG", "JPEG", "learned: factorized prior", "the seed's operating points"]
     for line, label in zip(legend.get_lines(), labels[:-1]):
-        family = next(f for f in schemes.FAMILIES.values() if f.label == label)
+        family = next(f for f in families.FAMILIES.values() if f.label == label)
         assert line.get_color() == family.colour and line.get_marker() == family.marker
     ssim = axes[0]
     assert all(a.get_xscale() == "log" for a in axes)
     assert any(t.get_text() == "JPEG q=1" for t in ssim.texts) and any(t.get_text() == "GAN 8 bits" for t in ssim.texts)
     psnr_lines = axes[2].get_lines()  # PNG's infinite PSNR is not drawn
     assert all(np.isfinite(line.get_ydata()).all() for line in psnr_lines)
-    assert not any(line.get_color() == schemes.family("png").colour for line in psnr_lines)
+    assert not any(line.get_color() == families.family("png").colour for line in psnr_lines)
 
 
 def test_refinement_and_bit_error_figures():
@@ -65,8 +71,8 @@ def test_refinement_and_bit_error_figures():
                             for c in cases for b in (1e-3, 1e-2)])
     fig = plots.bit_error_figure(summary, cases, "Bit errors")
     lines = fig.axes[0].get_lines()
-    assert [line.get_color() for line in lines] == [schemes.family(f).colour for f in ("gan", "gan", "jpeg")]
-    assert lines[1].get_linestyle() == "--" and lines[2].get_marker() == schemes.family("jpeg").marker
+    assert [line.get_color() for line in lines] == [families.family(f).colour for f in ("gan", "gan", "jpeg")]
+    assert lines[1].get_linestyle() == "--" and lines[2].get_marker() == families.family("jpeg").marker
 
 
 def test_comparison_grid_heads_each_column_with_rate_and_ssim():
@@ -87,7 +93,7 @@ def test_family_style():
 
 
 def test_quality_speed_figure_has_a_panel_per_metric_and_a_line_per_kind_and_split():
-    from ganlib import tradeoff
+    from ganlib.evaluation import tradeoff
 
     rows = pd.DataFrame([{"split": s, "mode": m, "optimizer": o, "label": lab, "steps": k, "restarts": r,
                           "image_id": 0, "encode_ms": ms, "bpp": 0.5, "psnr": 20.0 + k / 100, "ssim": 0.7 + k / 10000}

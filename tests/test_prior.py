@@ -1,4 +1,4 @@
-"""The latent prior (ganlib.prior): fitting, storing with the model, the differentiable rate, and the
+"""The latent prior (ganlib.models.prior): fitting, storing with the model, the differentiable rate, and the
 rate term of the search and the refinement (issue 9, item 1)."""
 import json
 
@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganlib import codec, encoder, invert, prior, runtime, train
-from ganlib.models import Encoder, GanConfig, Generator, init_weights
+from ganlib.codecs.gan import GanCodec
+from ganlib.core import runtime
+from ganlib.formats import latent_format
+from ganlib.inversion import invert, modes
+from ganlib.models import checkpoints, losses, prior
+from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 
 
 @pytest.fixture
@@ -21,7 +25,7 @@ def test_fit_is_the_per_dimension_gaussian(small_generator, rng):
     m = prior.fit(z, small_generator)
     assert np.allclose(m.mean, np.clip(z, -3, 3).mean(0)) and m.std[3] == prior.MIN_STD
     assert np.allclose(np.delete(m.std, 3), np.delete(np.clip(z, -3, 3).std(0), 3), atol=1e-12)
-    assert (m.generator_fingerprint, m.shape, m.z_range, m.latent_dim) == (train.fingerprint(small_generator),
+    assert (m.generator_fingerprint, m.shape, m.z_range, m.latent_dim) == (checkpoints.fingerprint(small_generator),
                                                                            (28, 28, 1), 3.0, 8)
     with pytest.raises(ValueError, match="latents must be"):
         prior.fit(z[:, :7], small_generator)
@@ -41,7 +45,7 @@ def test_save_and_load_are_exact(tmp_path, small_generator, fitted):
     assert back.fingerprint == fitted.fingerprint and np.array_equal(back.mean, fitted.mean)
     meta = json.loads((tmp_path / prior.FILE).read_text())
     assert meta["model_fingerprint"] == fitted.fingerprint.hex() and meta["fitted_on"] == {"images": 500}
-    assert meta["latent_format_version"] == codec.VERSION == 2
+    assert meta["latent_format_version"] == latent_format.VERSION == 2
 
 
 def test_load_failures_name_the_file(tmp_path, small_generator, fitted):
@@ -73,7 +77,7 @@ def test_load_failures_name_the_file(tmp_path, small_generator, fitted):
 def test_unit_prior(small_generator):
     u = prior.unit(small_generator)
     assert np.array_equal(u.mean, np.zeros(8)) and np.array_equal(u.std, np.ones(8))
-    assert u.fingerprint != train.fingerprint(small_generator)
+    assert u.fingerprint != checkpoints.fingerprint(small_generator)
 
 
 # ---------------------------------------------------------------- the rate
@@ -81,16 +85,16 @@ def test_unit_prior(small_generator):
 def test_rate_is_the_range_coders_cost(bits, fitted, rng):
     """rate_bits at a bit depth is what the coder spends: within a byte of the payload."""
     for width in (0.6, 1.2, 2.0):
-        symbols = codec.quantize(np.clip(rng.normal(0.2, width, (20, 8)), -3, 3), bits, 3.0)
-        rate = prior.rate_bits(torch.from_numpy(codec.dequantize(symbols, bits, 3.0)), fitted, bits).numpy()
-        payload = np.array([len(codec._pack_range(s, fitted, bits)) for s in symbols])
+        symbols = latent_format.quantize(np.clip(rng.normal(0.2, width, (20, 8)), -3, 3), bits, 3.0)
+        rate = prior.rate_bits(torch.from_numpy(latent_format.dequantize(symbols, bits, 3.0)), fitted, bits).numpy()
+        payload = np.array([len(latent_format._pack_range(s, fitted, bits)) for s in symbols])
         assert np.all(payload * 8 <= rate + 8) and np.all(payload * 8 >= rate - 12)
 
 
 def test_rate_density_is_the_fine_grid_limit(fitted, rng):
     z = torch.from_numpy(np.clip(rng.normal(0.2, 0.8, (10, 8)), -2.5, 2.5))
-    zq = torch.from_numpy(codec.dequantize(codec.quantize(z.numpy(), 14, 3.0), 14, 3.0)).double()
-    fine = prior.rate_bits(zq, fitted, 14) + 8 * np.log2(codec.step(14, 3.0))
+    zq = torch.from_numpy(latent_format.dequantize(latent_format.quantize(z.numpy(), 14, 3.0), 14, 3.0)).double()
+    fine = prior.rate_bits(zq, fitted, 14) + 8 * np.log2(latent_format.step(14, 3.0))
     assert torch.allclose(fine, prior.rate_bits(zq, fitted), atol=0.05)
 
 
@@ -98,7 +102,7 @@ def test_rate_gradient_pulls_towards_the_prior(fitted):
     z = torch.tensor([[2.0] * 8, [-1.5] * 8], requires_grad=True)
     prior.rate_bits(z, fitted).sum().backward()
     assert torch.all(z.grad[0] > 0) and torch.all(z.grad[1] < 0)
-    zq = torch.from_numpy(codec.dequantize(codec.quantize(z.detach().numpy(), 6, 3.0), 6, 3.0))
+    zq = torch.from_numpy(latent_format.dequantize(latent_format.quantize(z.detach().numpy(), 6, 3.0), 6, 3.0))
     w = z.detach().clone().requires_grad_()
     prior.rate_bits(w + (zq - w).detach(), fitted, 6).sum().backward()  # straight-through, as refine does
     assert torch.all(w.grad[0] > 0) and torch.all(w.grad[1] < 0)
@@ -115,17 +119,17 @@ def test_rate_lambda_is_validated_by_name():
 def test_rate_term_trades_bytes_for_quality(small_generator, images, fitted):
     """Larger rate_lambda: fewer bits (and files no longer), a worse image loss; refinement never
     worse than rounding under its own objective."""
-    rates, losses, sizes = [], [], []
+    rates, values, sizes = [], [], []
     for lam in (0.0, 0.0003, 0.003):
         config = invert.InversionConfig(loss="mse", steps=60, restarts=1, refine_steps=10, rate_lambda=lam)
-        gan = invert.GanCodec(small_generator, 6, config, prior=fitted)
+        gan = GanCodec(small_generator, 6, config, prior=fitted)
         inv = gan.search(images[:4])
         symbols = gan.refined_symbols(images[:4], inv, 6)
-        zq = torch.from_numpy(codec.dequantize(symbols, 6, 3.0))
+        zq = torch.from_numpy(latent_format.dequantize(symbols, 6, 3.0))
         rates.append(prior.rate_bits(zq, fitted, 6).mean().item())
-        losses.append(invert.image_loss("mse", small_generator(zq), gan.targets(images[:4])).mean().item())
+        values.append(losses.image_loss("mse", small_generator(zq), gan.targets(images[:4])).mean().item())
         sizes.append(np.mean([len(gan.pack(s)) for s in symbols]))
-    assert rates[0] > rates[1] > rates[2] and losses[0] < losses[1] < losses[2] and sizes[0] >= sizes[2]
+    assert rates[0] > rates[1] > rates[2] and values[0] < values[1] < values[2] and sizes[0] >= sizes[2]
 
 
 def test_refinement_never_worse_under_its_objective(small_generator, images, fitted):
@@ -135,7 +139,7 @@ def test_refinement_never_worse_under_its_objective(small_generator, images, fit
     for lam in (0.0, 0.003):
         _, zq = invert.fake_quantize(z, 4, 3.0)
         with torch.no_grad():
-            plain = (invert.image_loss("ssim", small_generator(zq), targets)
+            plain = (losses.image_loss("ssim", small_generator(zq), targets)
                      + lam * prior.rate_bits(zq, fitted, 4)).numpy()
         symbols, refined = invert.refine(small_generator, targets, z, "ssim", 4, 3.0, steps=15, lr=0.3,
                                          device="cpu", rate_lambda=lam, prior=fitted)
@@ -144,14 +148,14 @@ def test_refinement_never_worse_under_its_objective(small_generator, images, fit
 
 # ---------------------------------------------------------------- GanCodec and its model
 def test_gan_codec_writes_with_its_prior_and_reads_the_unit_priors_files(small_generator, fitted, rng):
-    with_prior, plain = invert.GanCodec(small_generator, prior=fitted), invert.GanCodec(small_generator)
+    with_prior, plain = GanCodec(small_generator, prior=fitted), GanCodec(small_generator)
     assert with_prior.model.fingerprint == fitted.fingerprint != plain.model.fingerprint
-    assert with_prior.fingerprint == plain.fingerprint == train.fingerprint(small_generator)
-    symbols = codec.quantize(rng.normal(0.2, 0.6, (5, 8)), 8, 3.0)
+    assert with_prior.fingerprint == plain.fingerprint == checkpoints.fingerprint(small_generator)
+    symbols = latent_format.quantize(rng.normal(0.2, 0.6, (5, 8)), 8, 3.0)
     mine, old = [with_prior.pack(s) for s in symbols], [plain.pack(s) for s in symbols]
     assert all(b[1:5] == fitted.fingerprint for b in mine)
     assert np.array_equal(with_prior.decode_batch(mine + old), plain.decode_batch(old + old))
-    with pytest.raises(codec.CodecError, match=r"another generator or prior .*fitted prior.*was not loaded"):
+    with pytest.raises(latent_format.CodecError, match=r"another generator or prior .*fitted prior.*was not loaded"):
         plain.decode(mine[0])
 
 
@@ -160,17 +164,17 @@ def test_gan_codec_refuses_a_prior_of_another_model(small_generator, fitted):
     torch.manual_seed(6)
     other.apply(init_weights)
     with pytest.raises(ValueError, match="belongs to generator"):
-        invert.GanCodec(other.eval(), prior=fitted)
+        GanCodec(other.eval(), prior=fitted)
     with pytest.raises(ValueError, match="z_range=2.5 is not allowed with this prior"):
-        invert.GanCodec(small_generator, config=invert.InversionConfig(z_range=2.5), prior=fitted)
+        GanCodec(small_generator, config=invert.InversionConfig(z_range=2.5), prior=fitted)
 
 
 def test_hybrid_latents_and_fit_as_the_encoder_stage_does(small_generator, images, tmp_path):
     torch.manual_seed(2)
     E = Encoder(small_generator.config)
     E.apply(init_weights)
-    z = prior.hybrid_latents(small_generator, E.eval(), images, batch=3)
+    z = modes.hybrid_latents(small_generator, E.eval(), images, batch=3)
     assert z.shape == (8, 8) and np.abs(z).max() <= 3
     m = prior.fit(z, small_generator)
-    prior.save(tmp_path, m, {"images": 8, "mode": encoder.hybrid_config().to_dict()})
+    prior.save(tmp_path, m, {"images": 8, "mode": modes.hybrid_config().to_dict()})
     assert prior.load(tmp_path, small_generator).fingerprint == m.fingerprint

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ganlib import report
+from ganlib.report import document
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -10,17 +10,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_table_is_the_committed_summary():
     """The README's results tables are generated from reports/default/summary.csv."""
     readme = (ROOT / "README.md").read_text()
-    assert report.markdown_tables(ROOT / "reports/default/summary.csv") in readme
+    assert document.markdown_tables(ROOT / "reports/default/summary.csv") in readme
 
 
 def test_every_generated_block_of_the_readme_matches_the_committed_run():
     """Numbers in the README's generated blocks (verdicts, timings, BD-rates, encoding modes, speed)
     are those of reports/default/'s files: `python -m ganlib.report reports/default --readme README.md`."""
     readme = (ROOT / "README.md").read_text()
-    blocks = report.readme_blocks(ROOT / "reports/default")
-    assert set(report.README_BLOCKS) <= set(blocks)
-    for name in report.README_BLOCKS:
-        assert report.block(readme, name) == blocks[name], f"README block {name!r} is stale: regenerate it"
+    blocks = document.readme_blocks(ROOT / "reports/default")
+    assert set(document.README_BLOCKS) <= set(blocks)
+    for name in document.README_BLOCKS:
+        assert document.block(readme, name) == blocks[name], f"README block {name!r} is stale: regenerate it"
 
 
 def test_update_readme_rewrites_only_the_blocks(tmp_path):
@@ -30,17 +30,17 @@ def test_update_readme_rewrites_only_the_blocks(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro 1.5 s\n<!-- timings:start -->\nold\n<!-- timings:end -->\n<!-- speed:start -->\nx\n"
                       "<!-- speed:end -->\n")
-    assert report.update_readme(readme, tmp_path) == ["timings"]
+    assert document.update_readme(readme, tmp_path) == ["timings"]
     text = readme.read_text()
-    assert report.block(text, "timings") == ("The chain's stages took 2 min 42 s of wall time in all: 01_data 61 s; "
+    assert document.block(text, "timings") == ("The chain's stages took 2 min 42 s of wall time in all: 01_data 61 s; "
                                              "02_train_gan 100 s.")
-    assert text.startswith("intro 1.5 s\n") and report.block(text, "speed") == "x"
+    assert text.startswith("intro 1.5 s\n") and document.block(text, "speed") == "x"
 
 
 def test_markdown_table_uses_the_reports_column_formats():
     frame = pd.DataFrame([{"label": "encoder only", "encode_ms": 1.04, "images_per_s": 961.5, "bpp": 0.5, "psnr": 18.6,
                            "ssim": float("nan")}])
-    assert report.table_markdown(frame, report.TRADEOFF_COLUMNS).splitlines() == [
+    assert document.table_markdown(frame, document.TRADEOFF_COLUMNS).splitlines() == [
         "| Mode | Encode ms per image | Images per s | BPP | PSNR (dB) | SSIM |", "|---|---:|---:|---:|---:|---:|",
         "| encoder only | 1.0 | 961.5 | 0.500 | 18.60 | — |"]
 
@@ -58,8 +58,8 @@ def test_the_study_block_is_made_from_study_csv_alone(tmp_path):
     pd.DataFrame([row]).to_csv(tmp_path / "study.csv", index=False)
     readme = tmp_path / "README.md"
     readme.write_text("x\n<!-- study:start -->\nold\n<!-- study:end -->\n")
-    assert report.update_readme(readme, tmp_path) == ["study"]
-    assert report.block(readme.read_text(), "study").splitlines() == [
+    assert document.update_readme(readme, tmp_path) == ["study"]
+    assert document.block(readme.read_text(), "study").splitlines() == [
         "**Each model's files at 8 bits per latent dimension** (means over 64 unseen images)", "",
         "| latent_dim | Width | Training steps | lr | Generator parameters | Training (s) | BPP | SSIM | PSNR (dB) "
         "| SSIM, unquantized z | PSNR, unquantized z (dB) |", "|" + "---:|" * 11,
@@ -72,7 +72,7 @@ def test_the_study_block_is_made_from_study_csv_alone(tmp_path):
         "Training (s) is the training loop's wall time on 2 torch threads of a 2-core machine; its 1-minute load "
         "average when each training ended was 2.6 to 2.6 (above 2: other processes competed for the CPU, so those "
         "times are longer than on an idle machine)."]
-    assert "study" not in report.readme_blocks(ROOT / "reports/default")
-    placed = report.block((ROOT / "README.md").read_text(), "study")
+    assert "study" not in document.readme_blocks(ROOT / "reports/default")
+    placed = document.block((ROOT / "README.md").read_text(), "study")
     if placed is not None:
-        assert placed == report.study_markdown(ROOT / "reports/study/study.csv"), "README block 'study' is stale"
+        assert placed == document.study_markdown(ROOT / "reports/study/study.csv"), "README block 'study' is stale"

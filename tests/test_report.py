@@ -13,7 +13,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ganlib import analysis, report  # noqa: E402
+from ganlib.evaluation import analysis  # noqa: E402
+from ganlib.report import document  # noqa: E402
+
 
 
 def text_of(page: str) -> str:
@@ -30,12 +32,12 @@ def executed(tmp_path):
     injected = nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]})
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.plot([1, 2], [3, 4])
-    figure = report.figure_html(fig, "a caption", "Figure 1.")
+    figure = document.figure_html(fig, "a caption", "Figure 1.")
     plt.close(fig)
     out = nbformat.v4.new_code_cell("import numpy as np\nshow()", outputs=[
         nbformat.v4.new_output("stream", name="stdout", text="wrote runs/smoke/x.csv\n"),
         nbformat.v4.new_output("display_data", data={"text/html": figure, "text/plain": "<HTML>"})])
-    nb.cells = [nbformat.v4.new_markdown_cell(f"# Results of the thing\nIntro.\n\n{report.TOC_MARKER}"), params,
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# Results of the thing\nIntro.\n\n{document.TOC_MARKER}"), params,
                 injected, nbformat.v4.new_markdown_cell("## Verdict\ntext"), out,
                 nbformat.v4.new_markdown_cell("## Appendix\n### Environment\nmore")]
     path = tmp_path / "smoke" / "05_results.ipynb"
@@ -46,7 +48,7 @@ def executed(tmp_path):
 
 @pytest.mark.parametrize("hide_code", [True, False])
 def test_pages_are_self_contained_with_a_title_and_contents(executed, hide_code):
-    page = report.render(executed, executed.with_suffix(".html"), hide_code=hide_code).read_text()
+    page = document.render(executed, executed.with_suffix(".html"), hide_code=hide_code).read_text()
     assert "<script src" not in page and 'rel="stylesheet"' not in page and "<link" not in page
     assert "require.js" not in page and "mathjax" not in page.lower() and "mermaid" not in page.lower()
     assert not re.search(r"https?://", text_of(page))  # nothing fetched
@@ -63,25 +65,25 @@ def test_pages_are_self_contained_with_a_title_and_contents(executed, hide_code)
 
 def test_render_dir(executed):
     (executed.parent / "01_data.ipynb").write_text(executed.read_text())
-    out = report.render_dir(executed.parent)
+    out = document.render_dir(executed.parent)
     assert out.name == "report.html" and (executed.parent / "01_data.html").is_file()
     assert (executed.parent / "05_results.html").is_file()
     with pytest.raises(FileNotFoundError, match="written by notebooks/05_results.ipynb"):
-        report.render_dir(executed.parent / "nothing")
-    assert report.main([str(executed.parent / "nothing")]) == 2
+        document.render_dir(executed.parent / "nothing")
+    assert document.main([str(executed.parent / "nothing")]) == 2
 
 
 def test_anchor_is_nbconvert_s_heading_id():
     from nbconvert.filters.strings import _convert_header_id
 
     for heading in ["Seen versus unseen images at equal loss", "Rate–distortion curves", "Quality at GAN's rate"]:
-        assert report.anchor(heading) == _convert_header_id(heading)
+        assert document.anchor(heading) == _convert_header_id(heading)
 
 
 def test_table_cells_missing_infinite_and_footnotes():
     frame = pd.DataFrame({"codec": ["gan", "png", "jpeg"], "ssim": [0.84999, np.nan, np.nan],
                           "ssim_note": [None, "lossless", "no-overlap"], "psnr": [20.7234, math.inf, -1.5]})
-    page = report.table_html(frame, {"Codec": ("codec", "{}"), "SSIM": ("ssim", "{:.3f}", "ssim_note"),
+    page = document.table_html(frame, {"Codec": ("codec", "{}"), "SSIM": ("ssim", "{:.3f}", "ssim_note"),
                                      "PSNR": ("psnr", "{:.2f}")}, "What it shows.", "Table 1.")
     assert "<td class=\"num\">0.850</td>" in page and "<td class=\"num\">20.72</td>" in page
     assert "—<sup>a</sup>" in page and "—<sup>b</sup>" in page and "∞" in page and "−1.50" in page
@@ -94,8 +96,8 @@ def test_table_cells_missing_infinite_and_footnotes():
 
 def test_table_groups_and_row_functions():
     frame = pd.DataFrame({"split": ["unseen", "unseen", "seen"], "x": [1, 2, 3]})
-    page = report.table_html(frame, {"x": ("x", "{:d}"), "twice": (lambda r: 2 * r.x, "{:d}")},
-                             group="split", group_names=report.SPLIT_NAMES)
+    page = document.table_html(frame, {"x": ("x", "{:d}"), "twice": (lambda r: 2 * r.x, "{:d}")},
+                             group="split", group_names=document.SPLIT_NAMES)
     assert page.count('<tr class="group">') == 2 and page.index("Unseen images") < page.index("Seen images")
     assert "<td class=\"num\">6</td>" in page
 
@@ -107,26 +109,26 @@ def test_report_table_columns_format_analysis_tables():
                                {"loss": "ssim", "metric": "psnr", "n_seen": 8, "n_unseen": 8, "seen": 21.234,
                                 "seen_ci95": 0.5, "unseen": 20.71, "unseen_ci95": 0.4, "diff": 0.524,
                                 "diff_lo": -0.8, "diff_hi": 1.9, "p": 0.71}])
-    page = report.table_html(controlled, report.EQUAL_LOSS_COLUMNS)
+    page = document.table_html(controlled, document.EQUAL_LOSS_COLUMNS)
     for text in ["0.860", "0.850", "+0.010", "-0.022 to +0.041", "0.54", "21.23", "+0.52", "PSNR (dB)"]:
         assert text in page, text
     summary = pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 64, "bpp": 0.78061, "cr": 10.2516,
                              "psnr": 20.7232, "mse": 725.64, "ssim": 0.84999, "ssim_ci95": 0.0121},
                             {"split": "unseen", "scheme": "png", "n_images": 64, "bpp": 5.1768, "cr": 1.611,
                              "psnr": math.inf, "mse": 0.0, "ssim": 1.0, "ssim_ci95": 0.0}])
-    page = report.table_html(summary, report.summary_columns(8))
+    page = document.table_html(summary, document.summary_columns(8))
     for text in ["GAN reversal (8-bit z)", "PNG (lossless)", "0.781", "10.25", "20.72", "725.6", "0.850", "∞"]:
         assert text in page, text
     bd = pd.DataFrame([{"split": "unseen", "codec": "jpeg", "ssim": -83.0237, "ssim_note": None, "psnr": np.nan,
                         "psnr_note": "no-overlap"}])
-    page = report.table_html(bd, report.bd_rate_columns(["ssim", "psnr"]))
+    page = document.table_html(bd, document.bd_rate_columns(["ssim", "psnr"]))
     assert "−83.0" in page and "JPEG" in page and "—<sup>a</sup>" in page
 
 
 def test_figure_html_is_2x_and_captioned():
     fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
     ax.plot([0, 1], [0, 1], label="x")
-    page = report.figure_html(fig, "It shows *this* with `code`.", "Figure 2.")
+    page = document.figure_html(fig, "It shows *this* with `code`.", "Figure 2.")
     plt.close(fig)
     png = base64.b64decode(re.search(r"base64,([^\"]+)\"", page).group(1))
     width = int(re.search(r'width="(\d+)"', page).group(1))
@@ -136,8 +138,8 @@ def test_figure_html_is_2x_and_captioned():
 
 def test_document_numbers_figures_and_tables(monkeypatch):
     shown = []
-    monkeypatch.setattr(report, "_display_html", shown.append)
-    doc = report.Document()
+    monkeypatch.setattr(document, "_display_html", shown.append)
+    doc = document.Document()
     for _ in range(2):
         fig, _ = plt.subplots(figsize=(2, 2))
         doc.figure(fig, "a figure")
@@ -151,7 +153,7 @@ def test_verdicts_html():
                                  ["The answer in one figure"]),
                 analysis.Verdict(analysis.CLAIM_SEEN, analysis.FAILS, ["no difference"],
                                  ["Seen versus unseen images at equal loss"])]
-    page = report.verdicts_html(verdicts)
+    page = document.verdicts_html(verdicts)
     assert page.index("Claim 1") < page.index("Holds") < page.index("Claim 2") < page.index("Does not hold")
     assert '<a href="#Seen-versus-unseen-images-at-equal-loss">' in page and "<code>0.850</code>" in page
     assert 'class="verdict holds"' in page and 'class="verdict fails"' in page
@@ -163,7 +165,7 @@ def test_markdown_tables_from_summary(tmp_path):
                    "mse": 725.6, "ssim": 0.85},
                   {"split": "unseen", "scheme": "png", "n_images": 2, "bpp": 5.18, "cr": 1.61, "psnr": math.inf,
                    "mse": 0.0, "ssim": 1.0}]).to_csv(path, index=False)
-    assert report.markdown_tables(path).splitlines() == [
+    assert document.markdown_tables(path).splitlines() == [
         "**Unseen images** (2 images)", "", "| Scheme | BPP | CR | PSNR (dB) | MSE | SSIM |",
         "|---|---:|---:|---:|---:|---:|", "| GAN reversal | 0.780 | 10.25 | 20.72 | 725.6 | 0.850 |",
         "| PNG (lossless) | 5.180 | 1.61 | ∞ | 0.0 | 1.000 |"]

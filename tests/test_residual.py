@@ -8,13 +8,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ganlib import codec, invert, learned, metrics, prior, residual, train
+from ganlib.codecs import residual, zoo
+from ganlib.codecs.gan import GanCodec
+from ganlib.evaluation import metrics
+from ganlib.formats import latent_format
+from ganlib.inversion import invert
+from ganlib.models import checkpoints, learned, prior
 
 
 @pytest.fixture
 def base(small_generator):
     """A GAN codec on the small generator with a short search (the base layer)."""
-    return invert.GanCodec(small_generator, 6, invert.InversionConfig(loss="mse", steps=20, restarts=1, refine_steps=2))
+    return GanCodec(small_generator, 6, invert.InversionConfig(loss="mse", steps=20, restarts=1, refine_steps=2))
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def test_split_and_join():
     assert residual.split(residual.join(b"abc", b"de")) == (b"abc", b"de")
     assert residual.split(residual.join(b"abc", b"")) == (b"abc", b"")
     for bad in (b"", b"\x05abc"):
-        with pytest.raises(codec.CodecError, match="truncated layered file"):
+        with pytest.raises(latent_format.CodecError, match="truncated layered file"):
             residual.split(bad)
     with pytest.raises(ValueError, match="base layer of 256 bytes does not fit"):
         residual.join(bytes(256), b"")
@@ -56,7 +61,7 @@ def test_layered_file_holds_a_base_layer_that_decodes_alone(images, base, condit
         assert np.array_equal(layered.decode_base(blob), base.decode(base_file))  # the base decoder alone
         decoded = layered.decode(blob)
         assert decoded.shape == x.shape and decoded.dtype == np.uint8
-        assert layered.payload_span(blob) == (1 + codec.HEADER_BYTES, len(blob))
+        assert layered.payload_span(blob) == (1 + latent_format.HEADER_BYTES, len(blob))
     # the base layers encoded once can be shared by several enhancement rates
     shared = layered.encode_batch(images[:3], [residual.split(b)[0] for b in blobs])
     assert shared == blobs
@@ -65,12 +70,12 @@ def test_layered_file_holds_a_base_layer_that_decodes_alone(images, base, condit
 def test_layered_decoding_refuses_damage(images, base):
     layered = residual.Layered(base, residual.WebpResidual(50))
     blob = layered.encode(images[0])
-    with pytest.raises(codec.CodecError):
+    with pytest.raises(latent_format.CodecError):
         layered.decode(blob[:3])
     n = blob[0]
-    with pytest.raises(codec.CodecError, match="corrupt enhancement layer"):
+    with pytest.raises(latent_format.CodecError, match="corrupt enhancement layer"):
         layered.decode(blob[:1 + n] + b"not webp")
-    with pytest.raises(codec.CodecError):  # the base layer's checksum
+    with pytest.raises(latent_format.CodecError):  # the base layer's checksum
         layered.decode(blob[:2] + bytes([blob[2] ^ 1]) + blob[3:])
 
 
@@ -99,12 +104,12 @@ def test_train_all_saves_models_that_load_as_the_same_codec(images, base, tmp_pa
     meta = json.loads((tmp_path / residual.META).read_text())
     assert meta["base_bits"] == 6 and meta["n"] == 8 and [r["lambda"] for r in meta["runs"]] == [0.01]
     assert list(train_bpp) == ["λ=0.01"] and budget[0]["model"] == "conditional"
-    loaded = residual.load(tmp_path, "gan_residual", 0.01, base=base)
+    loaded = zoo.layered(tmp_path, "gan_residual", 0.01, base=base)
     original = residual.Layered(base, layers[0])
     blob = original.encode(images[0])
     assert loaded.decode(blob).tolist() == original.decode(blob).tolist()
     with pytest.raises(ValueError, match="family='jpeg' is not allowed"):
-        residual.load(tmp_path, "jpeg", 1, base=base)
+        zoo.layered(tmp_path, "jpeg", 1, base=base)
 
 
 def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
@@ -114,10 +119,10 @@ def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
     base_file, enhancement = residual.split(blob)
     assert enhancement == b"" and len(blob) == len(base_file) + 1
     assert np.array_equal(layered.decode(blob), base.decode(base_file))
-    with pytest.raises(codec.CodecError, match="no coder for it"):
+    with pytest.raises(latent_format.CodecError, match="no coder for it"):
         layered.decode(blob + b"x")
     (tmp_path / residual.META).write_text(json.dumps({"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}))
-    assert isinstance(residual.load(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
+    assert isinstance(zoo.layered(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
 
 
 # ------------------------------------------------------------------ the layered file, pinned and fuzzed
@@ -126,8 +131,8 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 @pytest.fixture(scope="module")
 def golden_gan():
-    G = train.load_generator(GOLDEN)
-    return invert.GanCodec(G, prior=prior.load(GOLDEN, G))
+    G = checkpoints.load_generator(GOLDEN)
+    return GanCodec(G, prior=prior.load(GOLDEN, G))
 
 
 def test_golden_layered_files(golden_gan):
@@ -164,7 +169,7 @@ def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, mutate, name, ed
         start = time.perf_counter()
         try:
             image = residual.Layered(golden_gan, layer).decode(blob)
-        except codec.CodecError:
+        except latent_format.CodecError:
             pass
         else:
             assert image.shape == (28, 28, 1) and image.dtype == np.uint8

@@ -3,7 +3,7 @@ import os
 import sys
 import warnings
 
-from ganlib import paths, runtime
+from ganlib.core import paths, runtime
 
 
 class KernelStderr(io.StringIO):

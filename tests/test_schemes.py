@@ -5,80 +5,84 @@ import pytest
 import torch
 from matplotlib import colors, markers
 
-from ganlib import baselines, invert, learned, schemes
+from ganlib.codecs import classical, families, zoo
+from ganlib.codecs.gan import GanCodec
+from ganlib.codecs.learned import Learned
+from ganlib.models import learned
 
 
 def test_codec_ids_and_order():
-    assert list(schemes.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized", "hyperprior",
+    assert list(families.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized", "hyperprior",
                                       "gan_residual", "gan_residual_webp"]
-    assert list(schemes.SUMMARY) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
-    assert schemes.order(["hyperprior", "zzz", "jpeg", "gan", "jpeg"]) == ["gan", "jpeg", "hyperprior", "zzz"]
-    assert schemes.rank("gan") == 0 and schemes.rank("nope") == len(schemes.FAMILIES)
+    assert list(families.SUMMARY) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
+    assert families.order(["hyperprior", "zzz", "jpeg", "gan", "jpeg"]) == ["gan", "jpeg", "hyperprior", "zzz"]
+    assert families.rank("gan") == 0 and families.rank("nope") == len(families.FAMILIES)
 
 
 def test_every_family_has_its_own_valid_colour_and_marker():
-    families = list(schemes.FAMILIES.values())
-    assert len({f.colour for f in families}) == len(families)
-    assert len({f.marker for f in families}) == len(families)
-    for f in families:
+    fams = list(families.FAMILIES.values())
+    assert len({f.colour for f in fams}) == len(fams)
+    assert len({f.marker for f in fams}) == len(fams)
+    for f in fams:
         assert colors.is_color_like(f.colour) and f.marker in markers.MarkerStyle.markers
         assert f.style() == {"color": f.colour, "marker": f.marker, "label": f.label}
 
 
 def test_register_refuses_a_clash_and_leaves_room_for_a_new_family():
-    gan = schemes.family("gan")
+    gan = families.family("gan")
     with pytest.raises(ValueError, match="same colour and marker as 'gan'"):
-        schemes.register(dataclasses.replace(gan, id="gan_new"))
+        families.register(dataclasses.replace(gan, id="gan_new"))
     with pytest.raises(ValueError, match="same id as 'gan_residual'"):
-        schemes.register(dataclasses.replace(gan, id="gan_residual", colour="#000001", marker="8"))
+        families.register(dataclasses.replace(gan, id="gan_residual", colour="#000001", marker="8"))
     new = dataclasses.replace(gan, id="gan_new", label="GAN reversal, new", colour="#000001", marker="8")
     try:
-        schemes.register(new)
-        assert schemes.order(["gan_new", "hyperprior"]) == ["hyperprior", "gan_new"]
+        families.register(new)
+        assert families.order(["gan_new", "hyperprior"]) == ["hyperprior", "gan_new"]
     finally:
-        schemes.FAMILIES.pop("gan_new")
+        families.FAMILIES.pop("gan_new")
 
 
 def test_labels_and_scheme_ids():
-    assert [s.label for s in schemes.SUMMARY.values()] == [
+    assert [s.label for s in families.SUMMARY.values()] == [
         "GAN reversal", "PNG (lossless)", "K-means, K=4", "JPEG q=10", "JPEG q=1", "WebP q=0"]
-    assert schemes.label("jpeg", 1) == "JPEG q=1" and schemes.label("jpeg", 1.0) == "JPEG q=1"
-    assert schemes.label("kmeans", 4) == "K-means, K=4" and schemes.label("png") == "PNG"
-    assert schemes.label("gan", 8.0) == "GAN reversal, 8 bits"
-    assert schemes.label("j2k", 20) == "JPEG 2000 (20 dB)"
-    assert schemes.label("factorized", 0.0018) == "learned: factorized prior, λ=0.0018"
-    assert schemes.scheme_id("jpeg", 1.0) == "jpeg1" and schemes.scheme_id("factorized", 0.01) == "factorized0.01"
-    assert schemes.scheme_id("png", float("nan")) == "png" and schemes.scheme_id("gan", 8.0) == "gan"
+    assert families.label("jpeg", 1) == "JPEG q=1" and families.label("jpeg", 1.0) == "JPEG q=1"
+    assert families.label("kmeans", 4) == "K-means, K=4" and families.label("png") == "PNG"
+    assert families.label("gan", 8.0) == "GAN reversal, 8 bits"
+    assert families.label("j2k", 20) == "JPEG 2000 (20 dB)"
+    assert families.label("factorized", 0.0018) == "learned: factorized prior, λ=0.0018"
+    assert families.scheme_id("jpeg", 1.0) == "jpeg1" and families.scheme_id("factorized", 0.01) == "factorized0.01"
+    assert families.scheme_id("png", float("nan")) == "png" and families.scheme_id("gan", 8.0) == "gan"
     with pytest.raises(ValueError, match="codec='bpg' is not allowed; choose one of: gan, png"):
-        schemes.family("bpg")
+        families.family("bpg")
     with pytest.raises(ValueError, match="scheme='jpeg2' is not allowed"):
-        schemes.scheme("jpeg2")
+        families.scheme("jpeg2")
 
 
-def test_baselines_read_the_registry():
-    assert baselines.SCHEMES == {"png": ("png", None), "kmeans4": ("kmeans", 4), "jpeg10": ("jpeg", 10),
-                                 "jpeg1": ("jpeg", 1), "webp0": ("webp", 0)}
-    assert baselines.PARAMS["jpeg"] == ("quality", 1, 95) and baselines.PARAMS["kmeans"] == ("K", 2, 256)
-    assert set(baselines.PARAMS) | {"png"} == set(baselines.CODECS) == {f.id for f in schemes.of_kind("classical")}
-    assert baselines.sweep({"jpeg": [1, 10], "kmeans": [4]}) == [("png", None), ("jpeg", 1), ("jpeg", 10),
+def test_each_codec_owns_its_range_and_the_registry_lists_every_codec():
+    assert classical.PARAMS["jpeg"] == classical.JPEG.knob == ("quality", 1, 95)
+    assert GanCodec.knob == ("bits per latent dimension", 1, 16) and classical.PNG.knob is None
+    assert set(zoo.FACTORIES) == set(families.FAMILIES)
+    assert classical.PARAMS["jpeg"] == ("quality", 1, 95) and classical.PARAMS["kmeans"] == ("K", 2, 256)
+    assert set(classical.PARAMS) | {"png"} == set(classical.CODECS) == {f.id for f in families.of_kind("classical")}
+    assert classical.sweep({"jpeg": [1, 10], "kmeans": [4]}) == [("png", None), ("jpeg", 1), ("jpeg", 10),
                                                                 ("kmeans", 4)]
     with pytest.raises(ValueError, match="webp parameter=101"):
-        baselines.sweep({"webp": [0, 101]})
+        classical.sweep({"webp": [0, 101]})
 
 
-@pytest.mark.parametrize("family", [f.id for f in schemes.of_kind("classical")])
+@pytest.mark.parametrize("family", [f.id for f in families.of_kind("classical")])
 def test_classical_factories(family, images):
-    param = None if family == "png" else schemes.family(family).low + 2
-    c = schemes.codec(family, param)
+    param = None if family == "png" else classical.CODECS[family].knob[1] + 2
+    c = zoo.codec(family, param)
     assert c.name == family and c.param == param
     assert c.decode(c.encode(images[0])).shape == images[0].shape
 
 
 def test_gan_factory(small_generator, images, tmp_path):
-    c = schemes.codec("gan", 6, generator=small_generator)
-    assert isinstance(c, invert.GanCodec) and c.param == 6 and c.id == "gan6"
+    c = zoo.codec("gan", 6, generator=small_generator)
+    assert isinstance(c, GanCodec) and c.param == 6 and c.id == "gan6"
     with pytest.raises(ValueError, match="needs its generator"):
-        schemes.codec("gan", 8)
+        zoo.codec("gan", 8)
 
 
 def test_learned_factory_loads_the_run(tmp_path):
@@ -87,9 +91,9 @@ def test_learned_factory_loads_the_run(tmp_path):
     model.update(force=True)
     learned.save(learned.checkpoint(tmp_path, "factorized", 0.01), model)
     (tmp_path / "learned.json").write_text('{"n": 8, "m": 12, "runs": []}')
-    c = schemes.codec("factorized", 0.01, run=tmp_path, shape=(28, 28, 1))
+    c = zoo.codec("factorized", 0.01, run=tmp_path, shape=(28, 28, 1))
     assert c.id == "factorized0.01"
     image = np.zeros((28, 28, 1), np.uint8)
-    assert c.encode(image) == learned.Learned(model, 0.01, (28, 28, 1)).encode(image)
+    assert c.encode(image) == Learned(model, 0.01, (28, 28, 1)).encode(image)
     with pytest.raises(ValueError, match="give run= and shape="):
-        schemes.codec("hyperprior", 0.01)
+        zoo.codec("hyperprior", 0.01)

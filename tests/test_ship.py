@@ -3,14 +3,16 @@ import json
 import numpy as np
 import pandas as pd
 
-from ganlib import encoder, prior, ship, train
+from ganlib.codecs.gan import GanCodec
+from ganlib.models import checkpoints, encoder, prior
+from ganlib.pipeline import ship
 
 
 def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_path, monkeypatch):
     monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
     run = tmp_path / "runs" / "smoke"
     budget = {"steps": 3, "batch_size": 2, "lr": 0.1, "seed": 0, "seconds": 1.0}
-    train.save_generator(run, small_generator, extra=budget)
+    checkpoints.save_generator(run, small_generator, extra=budget)
     E, _ = encoder.train_encoder(small_generator, images, 2, 2, batch_size=4, progress=False)
     prior.save(run, prior.unit(small_generator))
     encoder.save_encoder(run, E, small_generator, extra={"synthetic_steps": 2, "real_steps": 2})
@@ -22,9 +24,9 @@ def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_p
     for name in ship.SHIPPED:
         assert (out / name).read_bytes() == (run / name).read_bytes()
     card = (out / "README.md").read_text()
-    fp = json.loads((run / train.CONFIG).read_text())["fingerprint"]
+    fp = json.loads((run / checkpoints.CONFIG).read_text())["fingerprint"]
     assert f"fingerprint `{fp}`" in card and "| unseen | 0.250 | 20.50 | 0.851 |" in card
-    assert encoder.load_encoder(out, train.load_generator(out)) is not None
+    assert encoder.load_encoder(out, checkpoints.load_generator(out)) is not None
 
 
 def test_ship_names_what_is_missing(tmp_path, monkeypatch, capsys):
@@ -40,10 +42,13 @@ def test_the_shipped_model_compresses_and_decompresses_an_image(tmp_path):
     """From a fresh clone: models/ is the command line's default, and its files round-trip."""
     from PIL import Image
 
-    from ganlib import cli, codec, data, invert, paths
+    from ganlib.cli import commands as cli
+    from ganlib.core import paths
+    from ganlib.data import datasets
+    from ganlib.formats import latent_format
 
     shipped = paths.project_root() / "models"
-    G = train.load_generator(shipped)
+    G = checkpoints.load_generator(shipped)
     E = encoder.load_encoder(shipped, G)
     P = prior.load(shipped, G)
     assert E is not None and P.latent_dim == G.config.latent_dim
@@ -53,6 +58,6 @@ def test_the_shipped_model_compresses_and_decompresses_an_image(tmp_path):
     assert cli.main(["compress", str(tmp_path / "in.png"), "-o", str(tmp_path / "in.gan")]) == 0
     assert cli.main(["decompress", str(tmp_path / "in.gan"), "-o", str(tmp_path / "back.png")]) == 0
     blob = (tmp_path / "in.gan").read_bytes()
-    assert len(blob) <= codec.max_file_bytes(G.config.latent_dim, 8)
-    back = data.read_image(tmp_path / "back.png", 28, 1)
-    assert np.array_equal(back, invert.GanCodec(G, prior=P).decode(blob))
+    assert len(blob) <= latent_format.max_file_bytes(G.config.latent_dim, 8)
+    back = datasets.read_image(tmp_path / "back.png", 28, 1)
+    assert np.array_equal(back, GanCodec(G, prior=P).decode(blob))

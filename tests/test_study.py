@@ -6,7 +6,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from ganlib import analysis, pipeline, report, schemes, study, train
+from ganlib.codecs import zoo
+from ganlib.evaluation import analysis
+from ganlib.models import gan_training
+from ganlib.pipeline import profiles, study
+from ganlib.report import document
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -32,7 +36,7 @@ def baseline_rows(arrays, ids):
     originals, rows = arrays["test"][ids], []
     for family, qualities in (("jpeg", (1, 50, 95)), ("webp", (0, 50, 100))):
         for q in qualities:
-            c = schemes.codec(family, q)
+            c = zoo.codec(family, q)
             scored, _ = analysis.score_files(c, [c.encode(im) for im in originals], originals)
             rows += [{"codec": family, "param": q, "split": "unseen", "image_id": int(i), **r}
                      for i, r in zip(ids, scored)]
@@ -58,12 +62,12 @@ def test_the_study_writes_one_row_per_model_and_resumes(arrays, tmp_path, monkey
         assert row.bytes == pytest.approx(np.mean([len(b) for b in stored]))
         assert row.bpp == pytest.approx(8 * row.bytes / (28 * 28))
         assert (tmp_path / "runs" / row.model / "prior.json").is_file()
-    assert report.study_markdown(out).count("| 4 | 4 | 3 |") == 3  # one line per table
+    assert document.study_markdown(out).count("| 4 | 4 | 3 |") == 3  # one line per table
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model with the same settings ran again")
 
-    monkeypatch.setattr(train, "train_gan", refuse)
+    monkeypatch.setattr(gan_training, "train_gan", refuse)
     monkeypatch.setattr(study, "compress", refuse)
     again = study.run(settings, arrays, baselines, tmp_path / "runs", out, progress=False, log=lambda s: None)
     pd.testing.assert_frame_equal(again, table)
@@ -71,7 +75,7 @@ def test_the_study_writes_one_row_per_model_and_resumes(arrays, tmp_path, monkey
     changed = copy.deepcopy(TINY)
     changed["invert"]["refine_steps"] = 1
     monkeypatch.undo()
-    monkeypatch.setattr(train, "train_gan", refuse)
+    monkeypatch.setattr(gan_training, "train_gan", refuse)
     third = study.run(study.check_settings(changed), arrays, baselines, tmp_path / "runs", out, progress=False,
                       log=lambda s: None)
     assert third.fingerprint.tolist() == table.fingerprint.tolist()
@@ -132,7 +136,7 @@ def test_the_study_profile_keeps_the_default_runs_data_training_and_search():
 
 
 def test_the_chain_refuses_the_study_and_the_study_refuses_a_chain_profile(capsys):
-    assert pipeline.main(["study", "data"]) == 2
+    assert profiles.main(["study", "data"]) == 2
     assert "make study" in capsys.readouterr().err
     assert study.main(["--profile", "default"]) == 2
     assert "not a study" in capsys.readouterr().err

@@ -2,37 +2,41 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ganlib import codec, encoder, tradeoff
+from ganlib.codecs.gan import GanCodec
+from ganlib.evaluation import tradeoff
+from ganlib.inversion import modes
+from ganlib.models import encoder
+from ganlib.pipeline import stages
 
 
 def test_modes_cover_encoder_hybrid_and_search():
-    modes = tradeoff.modes("ssim", [10, 0], [1000, 50], restarts=4, adam_steps=[30], lbfgs_search_steps=[40])
-    assert [(m.name, m.config.optimizer, m.config.steps, m.config.restarts) for m in modes] == [
+    found = modes.modes("ssim", [10, 0], [1000, 50], restarts=4, adam_steps=[30], lbfgs_search_steps=[40])
+    assert [(m.name, m.config.optimizer, m.config.steps, m.config.restarts) for m in found] == [
         ("encoder", "lbfgs", 0, 1), ("hybrid", "lbfgs", 10, 1), ("hybrid", "adam", 30, 1), ("search", "adam", 50, 4),
         ("search", "adam", 1000, 4), ("search", "lbfgs", 40, 4)]
-    assert [m.label for m in modes] == ["encoder only", "encoder + 10 L-BFGS steps", "encoder + 30 Adam steps",
+    assert [m.label for m in found] == ["encoder only", "encoder + 10 L-BFGS steps", "encoder + 30 Adam steps",
                                         "search 50 x 4", "search 1000 x 4", "search 40 x 4 (L-BFGS)"]
-    assert len({m.slug for m in modes}) == len(modes)
-    assert modes[1].config.init == "encoder" and modes[3].config.init == "random"
-    assert modes[2].config.refine_steps == 20 and modes[4].config.refine_steps == 200
-    assert modes[1].config.refine_steps == modes[5].config.refine_steps == encoder.HYBRID_REFINE_STEPS
-    assert len(tradeoff.modes("ssim", [0], [10], restarts=4)) == 2  # no Adam hybrids, no L-BFGS searches
+    assert len({m.slug for m in found}) == len(found)
+    assert found[1].config.init == "encoder" and found[3].config.init == "random"
+    assert found[2].config.refine_steps == 20 and found[4].config.refine_steps == 200
+    assert found[1].config.refine_steps == found[5].config.refine_steps == modes.HYBRID_REFINE_STEPS
+    assert len(modes.modes("ssim", [0], [10], restarts=4)) == 2  # no Adam hybrids, no L-BFGS searches
     with pytest.raises(ValueError, match="search_steps"):
-        tradeoff.modes("ssim", [0], [0], restarts=4)
+        modes.modes("ssim", [0], [0], restarts=4)
     with pytest.raises(ValueError, match="adam_steps"):
-        tradeoff.modes("ssim", [0], [10], restarts=4, adam_steps=[0])
+        modes.modes("ssim", [0], [10], restarts=4, adam_steps=[0])
     with pytest.raises(ValueError, match="loss"):
-        tradeoff.modes("foo", [0], [10], restarts=4)
+        modes.modes("foo", [0], [10], restarts=4)
 
 
 def test_measure_scores_the_files_it_wrote(small_generator, images, tmp_path):
     E, _ = encoder.train_encoder(small_generator, images, 4, 4, batch_size=4, progress=False)
-    mode = tradeoff.modes("mse", [3], [2], restarts=1)[0]
-    rows = tradeoff.measure(small_generator, E, None, images[:3], [7, 8, 9], mode, 6, tmp_path)
+    mode = modes.modes("mse", [3], [2], restarts=1)[0]
+    rows = stages.measure(small_generator, E, None, images[:3], [7, 8, 9], mode, 6, tmp_path)
     assert [r["image_id"] for r in rows] == [7, 8, 9] and all(r["encode_ms"] > 0 for r in rows)
     for r in rows:
         blob = (tmp_path / f"{r['image_id']}.gan").read_bytes()
-        assert r["bytes"] == len(blob) and codec.unpack(blob).bits == 6
+        assert r["bytes"] == len(blob) and GanCodec(small_generator).unpack(blob).bits == 6
 
 
 def test_summary_orders_unseen_first_then_by_time():

@@ -1,0 +1,68 @@
+"""The learned codecs (CompressAI's factorized prior and scale hyperprior) behind the codec interface:
+the file is the model's real ``compress()`` byte string (the networks and their training:
+:mod:`ganlib.models.learned`)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ganlib.core import runtime
+from ganlib.formats.interface import Codec
+from ganlib.models import learned
+
+SIDE_MAX = 65535  # bytes of side information a hyperprior file can hold
+
+
+class Learned(Codec):
+    """A trained model as a codec, named after it (``factorized`` or ``hyperprior``). The file is
+    the entropy coder's byte string; the hyperprior's holds the side information first, after
+    its length: one byte below 255, else the byte 255 and two bytes big-endian (up to 65,535).
+    The latent shape follows from the image size the model is built for."""
+
+    version = f"CompressAI {learned.COMPRESSAI_VERSION}"
+
+    def __init__(self, model: learned.CompressionModel, param, shape: tuple[int, int, int]):
+        self.model, self.param, self.shape = model.cpu().eval(), param, shape
+        self.name = learned.kind(model)
+        self.multiple = learned.multiple(self.name, model.down)
+
+    def _latent_shape(self) -> tuple[int, int]:
+        """Spatial shape of the latent the decoder starts from: y (factorized) or z (hyperprior)."""
+        return tuple(-(-s // self.multiple) for s in self.shape[:2])
+
+    def encode(self, image: np.ndarray) -> bytes:
+        if image.shape != self.shape:
+            raise ValueError(f"image must be {self.shape}; got {image.shape}")
+        with torch.no_grad():
+            strings = self.model.compress(learned.pad(learned.to_unit(image[None]), self.multiple))["strings"]
+        if self.name == "factorized":
+            return strings[0][0]
+        y, z = strings[0][0], strings[1][0]
+        if len(z) > SIDE_MAX:
+            raise ValueError(f"side information of {len(z)} bytes does not fit this format (at most {SIDE_MAX})")
+        return (bytes([len(z)]) if len(z) < 255 else bytes([255]) + len(z).to_bytes(2, "big")) + z + y
+
+    def _side(self, data: bytes) -> tuple[int, int]:
+        """The hyperprior file's (header length, side information length); ValueError if truncated."""
+        if not data or (data[0] == 255 and len(data) < 3):
+            raise ValueError("truncated hyperprior file")
+        head, side = (1, data[0]) if data[0] < 255 else (3, int.from_bytes(data[1:3], "big"))
+        if head + side > len(data):
+            raise ValueError("truncated hyperprior file")
+        return head, side
+
+    def _strings(self, data: bytes) -> list[list[bytes]]:
+        data = bytes(data)
+        if self.name == "factorized":
+            return [[data]]
+        head, side = self._side(data)
+        return [[data[head + side:]], [data[head:head + side]]]
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with torch.no_grad():
+            x = self.model.decompress(self._strings(data), self._latent_shape())["x_hat"]
+        return runtime.to_uint8(learned.crop(x, *self.shape[:2]) * 2 - 1)[0]
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """All entropy-coded bytes; the hyperprior's length bytes are header."""
+        return (0 if self.name == "factorized" else self._side(bytes(data))[0]), len(data)

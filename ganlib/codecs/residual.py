@@ -1,0 +1,208 @@
+"""A residual (enhancement) layer on top of GAN reversal: one file holds the latent file of the
+base image b = G(z_hat) and, after it, a coding of x given b, so quality no longer stops at the
+generator's ceiling. Images are uint8 (H, W, C).
+
+Layered file (codec ids ``gan_residual`` and ``gan_residual_webp``)::
+
+    offset  size  field
+    0       1     n: length of the base layer in bytes (a latent file is at most 255 bytes here)
+    1       n     the base layer: a latent file (:mod:`ganlib.formats.latent_format`, version 2), which
+                  :class:`ganlib.codecs.gan.GanCodec` decodes on its own (:func:`split` cuts it out)
+    1+n     rest  the enhancement layer, to the end of the file
+
+Enhancement layers (``encode(x, b) -> bytes``, ``decode(bytes, b) -> image``):
+
+* :class:`LearnedResidual` (``gan_residual``): :class:`ganlib.models.learned.ConditionalPrior`, a
+  factorized-prior model that sees b on both sides, trained here on (x, b) pairs of training
+  images at a trade-off λ (the family's parameter);
+* :class:`WebpResidual` (``gan_residual_webp``), the classical control: the residual
+  r = x - b, halved and offset by 128 into 0..255, coded by WebP at a quality (the parameter).
+
+An empty enhancement layer is the base alone: :class:`BaseOnly` (``gan_residual`` at λ = 0)
+writes it, so the layered codec's curve starts at its base layer's point.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganlib.codecs import classical
+from ganlib.core import files, params, paths, runtime
+from ganlib.formats import latent_format
+from ganlib.formats.interface import Codec, CodecError
+from ganlib.models import learned
+
+MAX_BASE_BYTES = 255  # the length byte's limit
+
+
+def split(data: bytes) -> tuple[bytes, bytes]:
+    """A layered file -> (base layer, enhancement layer); CodecError if it is too short."""
+    data = bytes(data)
+    if not data or 1 + data[0] > len(data):
+        raise CodecError(f"truncated layered file: {len(data)} bytes, base layer of "
+                         f"{data[0] if data else '?'} bytes announced")
+    return data[1:1 + data[0]], data[1 + data[0]:]
+
+
+def join(base: bytes, enhancement: bytes) -> bytes:
+    """The layered file of a base layer and an enhancement layer."""
+    if len(base) > MAX_BASE_BYTES:
+        raise ValueError(f"a base layer of {len(base)} bytes does not fit the layered format (at most 255)")
+    return bytes([len(base)]) + bytes(base) + bytes(enhancement)
+
+
+class LearnedResidual:
+    """x given b with a trained :class:`ganlib.models.learned.ConditionalPrior`; its bytes are the
+    entropy coder's string."""
+
+    family = "gan_residual"
+
+    def __init__(self, model: learned.ConditionalPrior, lam: float):
+        self.model, self.param = model.cpu().eval(), lam
+
+    def _unit(self, image: np.ndarray) -> torch.Tensor:
+        return learned.pad(learned.to_unit(image[None]), learned.multiple("conditional", self.model.down))
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        with torch.no_grad():
+            return self.model.compress(self._unit(image), self._unit(base))["strings"][0][0]
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        b = self._unit(base)
+        shape = tuple(s // learned.multiple("conditional", self.model.down) for s in b.shape[-2:])
+        with torch.no_grad():
+            x = self.model.decompress([[bytes(data)]], shape, b)["x_hat"]
+        return runtime.to_uint8(learned.crop(x, *base.shape[:2]) * 2 - 1)[0]
+
+
+class BaseOnly:
+    """No enhancement: an empty layer, decoded as the base image itself (``gan_residual`` at λ = 0)."""
+
+    family = "gan_residual"
+    param = 0.0
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        return b""
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        if data:
+            raise CodecError(f"an enhancement layer of {len(data)} bytes, but this decoder has no coder for it")
+        return base
+
+
+class WebpResidual:
+    """x given b as WebP at ``quality`` of r = clip(round((x - b) / 2) + 128, 0, 255): residuals
+    beyond ±255 lose their last bit and their extremes."""
+
+    family = "gan_residual_webp"
+
+    def __init__(self, quality: int, channels: int = 1):
+        self.param, self.webp = quality, classical.codec("webp", quality, channels)
+
+    def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
+        r = np.clip(np.round((image.astype(np.int16) - base.astype(np.int16)) / 2) + 128, 0, 255)
+        return self.webp.encode(r.astype(np.uint8))
+
+    def decode(self, data: bytes, base: np.ndarray) -> np.ndarray:
+        r = self.webp.decode(data).astype(np.int16).reshape(base.shape)
+        return np.clip(base.astype(np.int16) + 2 * (r - 128), 0, 255).astype(np.uint8)
+
+
+class Layered(Codec):
+    """GAN reversal's base layer (``base``: a :class:`ganlib.codecs.gan.GanCodec`) plus an enhancement
+    layer, in one file (module docstring). Named after the enhancement's family; its parameter is
+    the enhancement's."""
+
+    def __init__(self, base, enhancement: LearnedResidual | WebpResidual | BaseOnly):
+        self.base, self.enhancement = base, enhancement
+        self.name, self.param = enhancement.family, enhancement.param
+        self.version = base.version
+
+    def encode_batch(self, images: np.ndarray, base_files: Sequence[bytes] | None = None) -> list[bytes]:
+        """uint8 (B, H, W, C) -> one layered file per image; ``base_files``: base layers already
+        encoded for these images (so that several enhancement rates share one search)."""
+        base_files = self.base.encode_batch(images) if base_files is None else list(base_files)
+        bases = self.base.decode_batch(base_files)
+        return [join(f, self.enhancement.encode(x, b)) for f, x, b in zip(base_files, images, bases, strict=True)]
+
+    def encode(self, image: np.ndarray) -> bytes:
+        return self.encode_batch(image[None])[0]
+
+    def decode_base(self, data: bytes) -> np.ndarray:
+        """The base layer alone, G(z_hat): what a decoder without the enhancement layer shows."""
+        return self.base.decode(split(data)[0])
+
+    def decode(self, data: bytes) -> np.ndarray:
+        base, enhancement = split(data)
+        b = self.base.decode(base)
+        try:
+            return self.enhancement.decode(enhancement, b)
+        except CodecError:
+            raise
+        except Exception as error:  # the entropy decoder or WebP on bytes that are not theirs
+            raise CodecError(f"corrupt enhancement layer ({len(enhancement)} bytes): {error}") from error
+
+    def payload_span(self, data: bytes) -> tuple[int, int]:
+        """From the base layer's payload to the end: the length byte and the base's header are header
+        (the base's 2-byte CRC, inside the span, is counted as payload)."""
+        return 1 + latent_format.HEADER_BYTES, len(data)
+
+
+def base_images(base, images: np.ndarray, batch: int = 256, progress: bool = False) -> np.ndarray:
+    """The decoded base layer of every image (uint8 (N, H, W, C)), encoded in batches: the
+    training inputs of :class:`LearnedResidual`."""
+    chunks = range(0, len(images), batch)
+    return np.concatenate([base.decode_batch(base.encode_batch(images[i:i + batch]))
+                           for i in runtime.progress(chunks, desc="base layers", disable=not progress)])
+
+
+META = paths.RESIDUAL_META
+
+
+def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, steps: int, batch_size: int,
+                 lr: float, down: int = learned.DOWN) -> None:
+    """Validate 04b_residual's parameters (ValueError naming the first bad one)."""
+    params.int_range("base_bits", base_bits, 1, 16)
+    for lam in lambdas:
+        params.positive("lambdas", lam)
+    for q in webp:
+        params.int_range("webp", q, 0, 100)
+    params.int_range("train_images", train_images, 1, 10**7)
+    params.int_range("steps", steps, 1, 10**7)
+    params.int_range("batch_size", batch_size, 1, 4096)
+    params.positive("lr", lr)
+    params.int_range("down", down, 1, 4)
+
+
+def training_subset(images: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` of the training images (all if fewer), drawn without replacement by ``seed``, in index order."""
+    pick = np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False))
+    return images[pick]
+
+
+def train_all(images: np.ndarray, bases: np.ndarray, run: str | Path, lambdas: list, steps: int, batch_size: int,
+              lr: float, seed: int, n: int, m: int, down: int, meta: dict, workers: int | None = None
+              ) -> tuple[list[LearnedResidual], list[dict], dict]:
+    """Train the conditional model (``down`` stride-2 stages) at every λ on (image, base) pairs
+    (uint8 (N, H, W, C) each), ``workers`` at a time (:func:`ganlib.models.learned.train_many`), save
+    each to :func:`ganlib.models.learned.checkpoint` (kind ``conditional``) and ``run/residual.json``
+    (``meta``: the base layer's settings, plus n, m, down and the budget rows). Returns the
+    enhancement layers, the budget rows and the per-step train bpp by ``"λ=<lambda>"``."""
+    layers, budget, train_bpp = [], [], {}
+    jobs = [{"images": images, "bases": bases, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
+             "seed": seed, "n": n, "m": m, "model": "conditional", "down": down} for lam in lambdas]
+    for lam, (model, hist) in zip(lambdas, learned.train_many(jobs, workers, "train residual coders")):
+        learned.save(learned.checkpoint(run, "conditional", lam), model)
+        layers.append(LearnedResidual(model, lam))
+        budget.append(learned.budget_row("conditional", lam, steps, batch_size, lr, hist))
+        train_bpp[f"λ={lam}"] = hist["bpp"]
+    meta = {**meta, "n": n, "m": m, "down": down, "runs": budget}
+    files.write_text(Path(run) / META, json.dumps(meta, indent=2))
+    return layers, budget, train_bpp
+
+
+FAMILIES = (LearnedResidual.family, WebpResidual.family)

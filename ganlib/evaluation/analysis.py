@@ -1,0 +1,575 @@
+"""Evaluation as library code: the encode -> file -> read back -> decode -> score loop that
+03_invert and 04_baselines share, and every table, study and verdict of 05_results.
+
+Images are uint8 arrays (N, H, W, C); every rate is the length of the bytes a decoder reads.
+Tables are pandas DataFrames with plain columns; every table lists unseen images before seen
+ones and codecs in the order of :data:`ganlib.codecs.families.FAMILIES`. A value that cannot exist
+(curves that do not overlap, a rate outside a codec's range) is NaN with a ``note`` column
+holding the reason's key in :data:`NOTES`, which the report prints as "—" and a footnote.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ganlib.codecs import classical, families
+from ganlib.core import files, paths
+from ganlib.evaluation import channel, metrics
+from ganlib.formats import latent_format
+from ganlib.formats.interface import Codec
+from ganlib.models import checkpoints
+
+
+def score_files(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """Decode every file and score it against its original. Returns one row per file
+    (``payload_bytes`` and :func:`ganlib.evaluation.metrics.score`'s keys) and the decoded images (N, H, W, C)."""
+    decoded = np.stack([codec.decode(blob) for blob in blobs])
+    rows = [{"payload_bytes": codec.payload_bytes(blob), **metrics.score(o, d, len(blob))}
+            for o, d, blob in zip(originals, decoded, blobs)]
+    return rows, decoded
+
+
+def write_and_score(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray, paths: Sequence[Path]
+                    ) -> tuple[list[dict], np.ndarray]:
+    """Write each file atomically to its path, read it back from disk and :func:`score_files`
+    the bytes read back (what a decoder would get)."""
+    for blob, path in zip(blobs, paths, strict=True):
+        files.write_bytes(path, blob)
+    return score_files(codec, [Path(p).read_bytes() for p in paths], originals)
+
+
+# ------------------------------------------------------------------ constants
+SPLIT_ORDER = ("unseen", "seen")  # every table and figure: unseen images first
+RD_COLUMNS = ["codec", "param", "split", "image_id", "bytes", "payload_bytes", "bpp", "psnr", "ssim", "ms_ssim"]
+SUMMARY_COLUMNS = ["split", "scheme", "n_images", "bpp", "cr", "psnr", "mse", "ssim"]
+QUALITY = {"ssim": "SSIM", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}  # quality columns of rd.csv
+GAN_SPLIT_RUNS = ("seen", "unseen")  # 03 runs whose refined files are GAN reversal's rd.csv rows
+REFERENCE = "jpeg1"  # the seed's reference operating point: JPEG at its lowest quality
+
+# Why a table cell is empty, by code (the report prints "—" with a footnote saying this).
+NOTES = {
+    "lossless": "PNG is lossless: one operating point, no curve",
+    "single": "the codec has a single operating point in this run (one parameter value), so it has no curve",
+    "saturates": "the codec's rate–quality curve saturates: fewer than two of its points improve on a cheaper one",
+    "gan-saturates": ("the tested curve (GAN reversal's, or the layered codec's) saturates: fewer than two of its "
+                      "points improve on a cheaper one"),
+    "no-overlap": "the two curves do not overlap in quality",
+    "below": "GAN reversal's rate lies below the codec's lowest rate (its smallest file is larger)",
+    "above": "GAN reversal's rate lies above the codec's highest rate",
+    "no-decode": "no file decoded at this bit-error rate",
+    "no-duration": "papermill recorded no wall time for this notebook",
+}
+
+
+def split_order(frame: pd.DataFrame, by: Sequence[str] = ("split",)) -> pd.DataFrame:
+    """Rows sorted stably by split (unseen first) and, if a ``codec`` column is in ``by``, by the
+    registry's codec order."""
+    keys = []
+    for column in by:
+        if column == "split":
+            keys.append(frame.split.map({s: i for i, s in enumerate(SPLIT_ORDER)}).fillna(len(SPLIT_ORDER)))
+        elif column == "codec":
+            keys.append(frame.codec.map(families.rank))
+        else:
+            keys.append(frame[column])
+    order = np.lexsort([np.asarray(k, dtype=float) for k in reversed(keys)])
+    return frame.iloc[order].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ stage outputs -> rd.csv
+def read_inversions(run: str | Path, profile: str, names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The per-image CSVs of 03_invert, ``invert_<name>.csv``, by name (FileNotFoundError naming
+    the stage that writes a missing one)."""
+    names = paths.INVERSIONS if names is None else names
+    return {n: pd.read_csv(paths.require(Path(run) / f"invert_{n}.csv", f"notebooks/03_invert.ipynb, stage "
+                                         f"invert_{n} (make invert PROFILE={profile})")) for n in names}
+
+
+def read_baselines(run: str | Path, profile: str) -> pd.DataFrame:
+    """04_baselines' per-image CSV."""
+    made_by = f"notebooks/04_baselines.ipynb (make baselines PROFILE={profile})"
+    return pd.read_csv(paths.require(Path(run) / "baselines.csv", made_by))
+
+
+def read_residual(run: str | Path, profile: str) -> pd.DataFrame:
+    """04b_residual's per-image CSV (the layered codecs' rows)."""
+    made_by = f"notebooks/04b_residual.ipynb (make residual PROFILE={profile})"
+    return pd.read_csv(paths.require(Path(run) / "residual.csv", made_by))
+
+
+def gan_rows(inversions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The rows of the inversions of each split with its own loss (the control runs excluded)."""
+    return pd.concat([inversions[s] for s in GAN_SPLIT_RUNS])
+
+
+def check_gan_bits(rows: pd.DataFrame, gan_bits: int) -> None:
+    """ValueError naming the bit depths 03 produced if ``gan_bits`` is not one of them."""
+    produced = sorted(set(rows.bits.dropna().astype(int)))
+    if gan_bits not in produced:
+        raise ValueError(f"gan_bits={gan_bits} is not allowed; 03_invert produced bits {produced}")
+
+
+def build_rd(inversions: Mapping[str, pd.DataFrame], baselines: pd.DataFrame) -> pd.DataFrame:
+    """rd.csv: one row per codec, parameter, split and image (:data:`RD_COLUMNS`). GAN reversal's
+    rows are the refined files of the ``seen`` and ``unseen`` runs (``param`` = bits); only the
+    images that 03 inverted are kept for every codec (03 may invert fewer than 04 encodes)."""
+    gan = gan_rows(inversions)
+    gan_files = gan[gan.stage == "refined"].assign(codec="gan", param=lambda t: t.bits.astype(int))
+    rd = pd.concat([gan_files[RD_COLUMNS], baselines[RD_COLUMNS]], ignore_index=True)
+    common = gan_files.groupby("split").image_id.apply(set)
+    return rd[[i in common.get(s, ()) for s, i in zip(rd.split, rd.image_id)]].reset_index(drop=True)
+
+
+def write_rd(path: str | Path, rd: pd.DataFrame) -> pd.DataFrame:
+    """Write rd.csv and return it as read back, so every number downstream is what the file holds."""
+    files.write_csv(path, rd)
+    return pd.read_csv(path)
+
+
+def with_derived(rd: pd.DataFrame, shape: Sequence[int]) -> pd.DataFrame:
+    """rd plus ``scheme`` (``jpeg1``, ``gan``: :func:`ganlib.codecs.families.scheme_id`), ``cr``, ``mse``
+    (from PSNR) and ``payload_bpp``, for images of ``shape`` (H, W, C)."""
+    h, w, c = shape
+    rd = rd.copy()
+    rd["scheme"] = [families.scheme_id(codec, p) for codec, p in zip(rd.codec, rd.param)]
+    rd["cr"] = h * w * c / rd.bytes
+    rd["mse"] = 255.0**2 / 10 ** (rd.psnr / 10)
+    rd["payload_bpp"] = 8 * rd.payload_bytes / (h * w)
+    return rd
+
+
+# ------------------------------------------------------------------ summary (the seed's table)
+def summary(rd: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
+    """The seed report's table: means over the images of each split of the schemes of
+    :data:`ganlib.codecs.families.SUMMARY`, GAN reversal at ``gan_bits``; unseen first, the seed's scheme
+    order. Columns :data:`SUMMARY_COLUMNS` (what summary.csv holds) plus ``ssim_ci95``, the
+    half-width of SSIM's 95% confidence interval. ``rd`` needs :func:`with_derived`'s columns."""
+    ids = list(families.SUMMARY)
+    chosen = rd[((rd.codec == "gan") & (rd.param == gan_bits)) | ((rd.codec != "gan") & rd.scheme.isin(ids))]
+    groups = chosen.groupby(["split", "scheme"])
+    out = groups[["bpp", "cr", "psnr", "mse", "ssim"]].mean()
+    out.insert(0, "n_images", groups.size())
+    out["ssim_ci95"] = groups.ssim.apply(_ci_half)
+    out = out.reset_index()
+    out["scheme"] = pd.Categorical(out.scheme, [s for s in ids if s in set(out.scheme)])
+    out["split"] = pd.Categorical(out.split, list(SPLIT_ORDER))
+    return out.sort_values(["split", "scheme"]).reset_index(drop=True)
+
+
+def _ci_half(values) -> float:
+    return metrics.mean_ci(values)[1]
+
+
+def summary_row(table: pd.DataFrame, split: str, scheme: str) -> pd.Series:
+    """One row of :func:`summary` (KeyError naming it if absent)."""
+    rows = table[(table.split == split) & (table.scheme == scheme)]
+    if rows.empty:
+        raise KeyError(f"summary has no row for split {split!r}, scheme {scheme!r}")
+    return rows.iloc[0]
+
+
+def seed_marks(gan_bits: int, labelled: Sequence[str] = ("gan", REFERENCE)) -> list[dict]:
+    """The seed report's operating points as figure marks (codec, param, and a label for the
+    ``labelled`` schemes): GAN reversal at ``gan_bits`` and the classical schemes of the summary."""
+    out = []
+    for s in families.SUMMARY.values():
+        param = gan_bits if s.family == "gan" else s.param
+        label = (f"GAN {gan_bits} bits" if s.family == "gan" else s.label) if s.id in labelled else ""
+        out.append({"codec": s.family, "param": param, "label": label})
+    return out
+
+
+def rd_contents(rd: pd.DataFrame) -> pd.DataFrame:
+    """What rd.csv holds, per codec in registry order: its parameter values, the number of
+    images per split and of rows."""
+    rows = []
+    for codec in families.order(rd.codec):
+        k = rd[rd.codec == codec]
+        values = sorted(set(k.param.dropna()))
+        f = families.FAMILIES.get(codec)
+        rows.append({"codec": codec, "parameter": (f.param if f and f.param else "") or "—",
+                     "values": ", ".join(f"{v:g}" for v in values) or "—",
+                     **{f"{s} images": int(k[k.split == s].image_id.nunique()) for s in SPLIT_ORDER},
+                     "rows": len(k)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ rate-distortion curves
+def curves(rd: pd.DataFrame) -> pd.DataFrame:
+    """Mean rate and quality per split, codec and parameter (one point of each codec's curve);
+    unseen first, codecs in registry order, parameters ascending."""
+    cols = [c for c in ("bpp", "payload_bpp", "psnr", "ssim", "ms_ssim") if c in rd]
+    out = rd.groupby(["split", "codec", "param"], dropna=False)[cols].mean().reset_index()
+    return split_order(out, ("split", "codec", "param"))
+
+
+def quality_metrics(table: pd.DataFrame) -> list[str]:
+    """The quality columns of :data:`QUALITY` that hold at least one value."""
+    return [m for m in QUALITY if m in table and table[m].notna().any()]
+
+
+def _front_size(rate, quality) -> int:
+    rate, quality = np.asarray(rate, float), np.asarray(quality, float)
+    ok = np.isfinite(rate) & np.isfinite(quality) & (rate > 0)
+    return len(metrics._rd_front(rate[ok], quality[ok])[0]) if ok.any() else 0
+
+
+def bd_rate_note(rate_ref, quality_ref, rate_test, quality_test) -> str | None:
+    """Why :func:`ganlib.evaluation.metrics.bd_rate` of these curves is empty (a key of :data:`NOTES`), or
+    None when it has a value. The test curve is GAN reversal's."""
+    if len(np.unique(np.asarray(rate_ref, float))) < 2:
+        return "single"
+    if _front_size(rate_ref, quality_ref) < 2:
+        return "saturates"
+    if _front_size(rate_test, quality_test) < 2:
+        return "gan-saturates"
+    value = metrics.bd_rate(rate_ref, quality_ref, rate_test, quality_test)
+    return "no-overlap" if not np.isfinite(value) else None
+
+
+def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"), rate: str = "bpp",
+                  test: str = "gan") -> pd.DataFrame:
+    """Bjøntegaard delta rate of the codec ``test`` (GAN reversal by default) against every other
+    codec of :func:`curves` ``table``, per split: percent more
+    (positive) or fewer (negative) bits than the codec at equal quality, over the quality range
+    both cover (:func:`ganlib.evaluation.metrics.bd_rate`). Columns split, codec, then per quality metric
+    ``m`` its value ``m`` (NaN when undefined), ``m_note`` (:func:`bd_rate_note`, None when
+    defined), and ``m_overlap_test`` / ``m_overlap_ref``: the share of the test curve's and of the
+    codec's quality range (of their fronts) that the two have in common
+    (:func:`ganlib.evaluation.metrics.overlap`)."""
+    rows = []
+    for split in SPLIT_ORDER:
+        mine = table[(table.split == split) & (table.codec == test)]
+        if mine.empty:
+            continue
+        for codec in families.order(table.codec):
+            other = table[(table.split == split) & (table.codec == codec)]
+            if codec == test or other.empty:
+                continue
+            row = {"split": split, "codec": codec}
+            for m in quality:
+                row[m] = metrics.bd_rate(other[rate], other[m], mine[rate], mine[m])
+                row[f"{m}_note"] = bd_rate_note(other[rate], other[m], mine[rate], mine[m])
+                row[f"{m}_overlap_test"], row[f"{m}_overlap_ref"] = metrics.overlap(mine[rate], mine[m], other[rate],
+                                                                                  other[m])
+                if row[f"{m}_note"] == "single" and codec == "png":
+                    row[f"{m}_note"] = "lossless"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def matched_rate_table(table: pd.DataFrame, gan_bits: int, quality: Sequence[str] = ("ssim", "psnr")
+                       ) -> pd.DataFrame:
+    """Each codec's mean quality at the mean rate of GAN reversal's files at ``gan_bits``,
+    interpolated linearly in log rate between the codec's two nearest points. Columns split,
+    codec, at_bpp, one per quality metric (NaN where that rate lies outside the codec's range),
+    lowest_bpp (the codec's smallest mean rate) and note (``below``/``above`` or None)."""
+    rows = []
+    for split in SPLIT_ORDER:
+        target = table[(table.split == split) & (table.codec == "gan") & (table.param == gan_bits)].bpp
+        if target.empty:
+            continue
+        target = float(target.iloc[0])
+        for codec in families.order(table.codec):
+            k = table[(table.split == split) & (table.codec == codec)].sort_values("bpp")
+            note = "below" if target < k.bpp.min() else "above" if target > k.bpp.max() else None
+            rows.append({"split": split, "codec": codec, "at_bpp": target,
+                         **{m: np.nan if note else float(np.interp(np.log(target), np.log(k.bpp), k[m]))
+                            for m in quality},
+                         "lowest_bpp": float(k.bpp.min()), "note": note})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ seen versus unseen
+def equal_loss(inverted: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
+    """Seen versus unseen images inverted with the same loss: for each loss that both splits were
+    inverted with and each of SSIM and PSNR, the mean and 95% CI half-width per split of the
+    refined files at ``gan_bits``, the difference seen - unseen with its 95% CI and Welch's
+    p-value (the splits are different images). ``inverted``: the rows of every 03 run.
+    ValueError if a run has no files at ``gan_bits``."""
+    refined = inverted[inverted.stage == "refined"]
+    at_bits = refined[refined.bits == gan_bits]
+    missing = sorted(set(zip(refined.split, refined.loss)) - set(zip(at_bits.split, at_bits.loss)))
+    if missing:
+        raise ValueError(f"gan_bits={gan_bits} is not allowed: the 03 runs {missing} have no files at that bit depth")
+    rows = []
+    for loss, g in at_bits.groupby("loss"):
+        if set(g.split) < {"seen", "unseen"}:
+            continue
+        for metric in ("ssim", "psnr"):
+            seen, unseen = (g[g.split == s][metric] for s in ("seen", "unseen"))
+            welch = stats.ttest_ind(seen, unseen, equal_var=False)
+            (sm, sh), (um, uh) = metrics.mean_ci(seen), metrics.mean_ci(unseen)
+            lo, hi = welch.confidence_interval(0.95)
+            rows.append({"loss": loss, "metric": metric, "n_seen": len(seen), "n_unseen": len(unseen),
+                         "seen": sm, "seen_ci95": sh, "unseen": um, "unseen_ci95": uh,
+                         "diff": seen.mean() - unseen.mean(), "diff_lo": float(lo), "diff_hi": float(hi),
+                         "p": float(welch.pvalue)})
+    return pd.DataFrame(rows, columns=["loss", "metric", "n_seen", "n_unseen", "seen", "seen_ci95", "unseen",
+                                       "unseen_ci95", "diff", "diff_lo", "diff_hi", "p"])
+
+
+# ------------------------------------------------------------------ quantization-aware refinement
+def refinement_effect(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean SSIM per split and bit depth of the unquantized reconstruction (``float``), of plain
+    rounding (``rounded``) and of refinement (``refined``); ``rows``: :func:`gan_rows`."""
+    effect = rows[rows.stage != "float"].groupby(["split", "bits", "stage"]).ssim.mean().unstack()
+    effect["float"] = rows[rows.stage == "float"].groupby("split").ssim.mean().reindex(
+        effect.index.get_level_values(0)).to_numpy()
+    out = effect[["float", "rounded", "refined"]].reset_index()
+    out["bits"] = out.bits.astype(int)
+    out.columns.name = None
+    return split_order(out, ("split", "bits"))
+
+
+# ------------------------------------------------------------------ side-by-side grid
+def grid_columns(rd: pd.DataFrame, ids: Sequence[int], gan_bits: int, split: str = "unseen") -> list[dict]:
+    """The columns of the side-by-side comparison of images ``ids``: GAN reversal at
+    ``gan_bits``, the seed's classical schemes, and each learned codec at the λ whose mean rate on
+    those images is closest to GAN reversal's (in log rate). Each column is a dict with codec,
+    param, scheme, label and the mean bpp and SSIM of those images in rd; schemes without rows
+    are left out."""
+    mine = rd[(rd.split == split) & rd.image_id.isin([int(i) for i in ids])]
+    gan_bpp = mine[(mine.codec == "gan") & (mine.param == gan_bits)].bpp.mean()
+    picks = [("gan", gan_bits, families.label("gan", gan_bits))]
+    picks += [(s.family, s.param, s.label) for s in families.SUMMARY.values() if s.family != "gan"]
+    for f in families.of_kind(families.LEARNED):
+        lams = sorted(set(mine[mine.codec == f.id].param))
+        if lams:
+            rates = np.array([mine[(mine.codec == f.id) & (mine.param == lam)].bpp.mean() for lam in lams])
+            lam = lams[int(np.argmin(np.abs(np.log(rates) - np.log(gan_bpp))))]
+            picks.append((f.id, lam, f.name(lam)))
+    out = []
+    for codec, param, label in picks:
+        sel = mine[(mine.codec == codec) & (mine.param.isna() if param is None else mine.param == param)]
+        if len(sel):
+            out.append({"codec": codec, "param": param, "scheme": families.scheme_id(codec, param), "label": label,
+                        "bpp": float(sel.bpp.mean()), "ssim": float(sel.ssim.mean()), "n": len(sel)})
+    return out
+
+
+def grid_images(run: str | Path, columns: list[dict], ids: Sequence[int], gan_bits: int, all_ids: Sequence[int],
+                split: str = "unseen") -> tuple[np.ndarray, list[dict]]:
+    """The originals of ``ids`` and ``columns`` (:func:`grid_columns`) each with its decoded
+    ``images``: GAN reversal's from ``invert_<split>.npz``, the others from ``baselines.npz``
+    (whose rows follow ``all_ids``, the split's evaluation images). Columns whose images the run
+    did not keep are left out."""
+    run = Path(run)
+    inv = np.load(run / f"invert_{split}.npz")
+    base = np.load(run / "baselines.npz")
+    at_inv = [int(np.flatnonzero(inv["ids"] == i)[0]) for i in ids]
+    at_base = [int(np.flatnonzero(np.asarray(all_ids) == i)[0]) for i in ids]
+    out = []
+    for c in columns:
+        key = f"decoded_b{gan_bits}" if c["codec"] == "gan" else f"{split}_{c['scheme']}"
+        source, rows = (inv, at_inv) if c["codec"] == "gan" else (base, at_base)
+        if key in source.files:
+            out.append({**c, "images": source[key][rows]})
+    return inv["originals"][at_inv], out
+
+
+# ------------------------------------------------------------------ bit errors
+@dataclass
+class BitErrorCase:
+    """One scheme's files under test: how to decode them and where their payload is."""
+
+    label: str
+    family: str  # registry id: the case's colour and marker
+    decode: Callable[[bytes], np.ndarray]
+    span: Callable[[bytes], tuple[int, int]]
+    blobs: list[bytes]
+    fixed_length: bool = False
+
+
+def bit_error_cases(run: str | Path, gan_codec, ids: Sequence[int], gan_bits: int, channels: int = 1,
+                    name: str = "unseen", reference: Sequence[str] = ("jpeg1", "webp0")) -> list[BitErrorCase]:
+    """The files of the bit-error study, read from ``run``: GAN reversal's files of inversion
+    ``name`` at ``gan_bits`` as written and re-stored at fixed length (raw mode; both decoded
+    without checksum verification, so flipped payload bits reach the decoder), and the files of
+    the ``reference`` schemes for the same images."""
+    run = Path(run)
+    folder = run / "latents" / name / f"b{gan_bits}"
+    blobs = [(folder / f"{i}.gan").read_bytes() for i in ids]
+    unchecked = functools.partial(gan_codec.decode, verify=False)
+    cases = [BitErrorCase("GAN reversal (as written)", "gan", unchecked, gan_codec.payload_span, blobs),
+             BitErrorCase("GAN reversal (fixed-length)", "gan", unchecked, gan_codec.payload_span,
+                          [latent_format.pack(gan_codec.unpack(b), gan_codec.models, "raw") for b in blobs], fixed_length=True)]
+    for scheme_id in reference:
+        s = families.scheme(scheme_id)
+        c = classical.codec(s.family, s.param, channels)
+        cases.append(BitErrorCase(s.label, s.family, c.decode, c.payload_span,
+                                  [(run / "baselines" / scheme_id / f"{name}_{i}.{c.name}").read_bytes() for i in ids]))
+    return cases
+
+
+def bit_error_study(cases: Sequence[BitErrorCase], originals: np.ndarray, bers: Sequence[float], trials: int,
+                    seed: int = 0) -> pd.DataFrame:
+    """:func:`ganlib.evaluation.channel.bit_error_trials` for every case (each from the same seed): one row
+    per case, bit-error rate, trial and image with ``ok`` and ``ssim`` (NaN when not decoded)."""
+    return pd.concat([pd.DataFrame(channel.bit_error_trials(c.decode, c.span, c.blobs, originals, bers, trials, seed))
+                      .assign(scheme=c.label) for c in cases], ignore_index=True)
+
+
+def bit_error_summary(raw: pd.DataFrame) -> pd.DataFrame:
+    """Per scheme (in the study's order) and bit-error rate: mean SSIM of the files that decoded
+    (NaN if none did) and the share of files that failed to decode."""
+    out = raw.groupby(["scheme", "ber"], sort=False).agg(ssim=("ssim", "mean"), decoded=("ok", "mean")).reset_index()
+    out["failure_rate"] = 1 - out.pop("decoded")
+    out["note"] = np.where(out.ssim.isna(), "no-decode", None)
+    return out
+
+
+# ------------------------------------------------------------------ verdicts on the seed's claims
+HOLDS, PARTLY, FAILS, UNTESTED = "holds", "partly holds", "does not hold", "not tested"
+
+
+@dataclass
+class Verdict:
+    """A claim of the seed report, whether this run supports it (``status``: :data:`HOLDS`,
+    :data:`PARTLY`, :data:`FAILS` or :data:`UNTESTED`), the sentences with the numbers that
+    decide it, the report sections that show them and the numbers themselves."""
+
+    claim: str
+    status: str
+    evidence: list[str]
+    sections: list[str]
+    numbers: dict = field(default_factory=dict)
+
+
+CLAIM_RATE = ("At the bit rate of the lowest-quality JPEG (q=1), GAN reversal gives a clearly better SSIM.")
+CLAIM_SEEN = "Images seen in training are easier to compress than unseen ones."
+
+
+def _status(passed: Sequence[bool]) -> str:
+    if not passed:
+        return UNTESTED
+    return HOLDS if all(passed) else PARTLY if any(passed) else FAILS
+
+
+def verdict_rate(rd: pd.DataFrame, gan_bits: int, reference: str = REFERENCE) -> Verdict:
+    """The first claim, per split: it holds on a split when GAN reversal's files at ``gan_bits``
+    are on average no larger than those of ``reference`` (JPEG q=1) and its mean SSIM is higher
+    with the 95% confidence interval of the per-image difference (paired: the same images) above
+    zero. Holds if on both splits, partly if on one. ``rd`` needs the ``scheme`` column."""
+    evidence, numbers, passed = [], {}, []
+    ref_label = families.scheme(reference).label
+    for split in SPLIT_ORDER:
+        g = rd[(rd.split == split) & (rd.codec == "gan") & (rd.param == gan_bits)]
+        j = rd[(rd.split == split) & (rd.scheme == reference)]
+        pair = g.merge(j, on="image_id", suffixes=("_gan", "_ref"))
+        if pair.empty:
+            continue
+        diff, half = metrics.mean_ci(pair.ssim_gan - pair.ssim_ref)
+        n = {"ssim_gan": pair.ssim_gan.mean(), "ssim_ref": pair.ssim_ref.mean(), "bpp_gan": pair.bpp_gan.mean(),
+             "bpp_ref": pair.bpp_ref.mean(), "diff": diff, "diff_lo": diff - half, "diff_hi": diff + half,
+             "n_images": len(pair)}
+        n["rate_ratio"] = n["bpp_gan"] / n["bpp_ref"]
+        ok = n["bpp_gan"] <= n["bpp_ref"] and n["diff_lo"] > 0
+        passed.append(bool(ok))
+        numbers[split] = n
+        rate = (f"at {n['rate_ratio']:.0%} of its rate" if n["bpp_gan"] <= n["bpp_ref"]
+                else f"but needs {n['rate_ratio']:.2f} times its rate")
+        better = "higher" if diff > 0 else "lower"
+        evidence.append(
+            f"{split.capitalize()} images: GAN reversal ({gan_bits}-bit z) reaches SSIM {n['ssim_gan']:.3f} at "
+            f"{n['bpp_gan']:.3f} bpp, {ref_label} SSIM {n['ssim_ref']:.3f} at {n['bpp_ref']:.3f} bpp: "
+            f"{abs(diff):.3f} {better} (95% CI of the paired difference {n['diff_lo']:+.3f} to {n['diff_hi']:+.3f}, "
+            f"{n['n_images']} images) {rate}.")
+    return Verdict(CLAIM_RATE, _status(passed), evidence, ["The answer in one figure", "Summary tables"], numbers)
+
+
+def verdict_seen(controlled: pd.DataFrame, table: pd.DataFrame | None = None, losses: Mapping[str, str] | None = None,
+                 alpha: float = 0.05) -> Verdict:
+    """The second claim, decided at equal loss (:func:`equal_loss`): for each loss and metric,
+    seen images are easier when their mean is higher with Welch's p < ``alpha``. Holds if so for
+    every loss and metric, partly if for some, does not hold if for none; not tested without a
+    loss that both splits were inverted with. With the summary ``table`` and each split's own
+    loss (``losses``), the evidence also says what the confounded summary shows."""
+    passed, evidence, numbers = [], [], {}
+    for r in controlled.itertuples():
+        name = QUALITY[r.metric]
+        digits = 3 if r.metric == "ssim" else 2
+        better = r.diff > 0 and r.p < alpha
+        passed.append(bool(better))
+        numbers[(r.loss, r.metric)] = {"seen": r.seen, "unseen": r.unseen, "diff": r.diff, "p": r.p}
+        if r.metric == "ssim" or better or (r.p < alpha):
+            verdict = ("seen images are better" if better else "unseen images are better" if r.p < alpha
+                       else "no significant difference")
+            evidence.append(
+                f"Loss `{r.loss}`, {name.split(' ')[0]}: seen {r.seen:.{digits}f}, unseen {r.unseen:.{digits}f}; "
+                f"difference {r.diff:+.{digits}f} (95% CI {r.diff_lo:+.{digits}f} to {r.diff_hi:+.{digits}f}, "
+                f"Welch p = {r.p:.2g}): {verdict}.")
+    psnr = controlled[controlled.metric == "psnr"]
+    if len(psnr) and not (psnr.p < alpha).any():
+        evidence.append(f"PSNR differs by no more than noise at either loss (Welch p ≥ {psnr.p.min():.2g}).")
+    if table is not None and losses:
+        s, u = summary_row(table, "seen", "gan"), summary_row(table, "unseen", "gan")
+        evidence.append(
+            f"The summary tables mix the split with the loss (seen images inverted with `{losses['seen']}`, unseen "
+            f"with `{losses['unseen']}`): there seen images have SSIM {s.ssim:.3f} and PSNR {s.psnr:.1f} dB, unseen "
+            f"{u.ssim:.3f} and {u.psnr:.1f} dB.")
+    return Verdict(CLAIM_SEEN, _status(passed), evidence, ["Seen versus unseen images at equal loss"], numbers)
+
+
+# ------------------------------------------------------------------ environment and stage times
+def stage_times(directory: str | Path, exclude: Sequence[str] = ("05_results",)) -> pd.DataFrame:
+    """Wall time of every executed notebook in ``directory`` (papermill's ``duration``), by
+    name; ``seconds`` is NaN for a notebook without it."""
+    rows = []
+    for path in sorted(Path(directory).glob("*.ipynb")):
+        if path.stem in exclude:
+            continue
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        seconds = float(meta.get("duration") or np.nan)
+        rows.append({"notebook": path.stem, "seconds": seconds, "note": "no-duration" if np.isnan(seconds) else None})
+    return pd.DataFrame(rows, columns=["notebook", "seconds", "note"])
+
+
+def training_budget(run: str | Path) -> pd.DataFrame:
+    """Every model this run trained, with its training time, from ``run``'s files: GAN reversal's
+    generator and encoder (with the prior fit), the residual layer's base layers and coders, then
+    each learned codec's models. Columns codec (the family id the models serve), model, steps,
+    batch_size, seconds; a ``total`` row closes each codec's models (the layered codec's total
+    includes GAN reversal's, whose models it needs too)."""
+
+    def read(name: str) -> dict:
+        return json.loads((Path(run) / name).read_text()) if (Path(run) / name).is_file() else {}
+
+    def trained(codec: str, meta: dict) -> list[dict]:
+        return [{"codec": codec or r["model"], "model": f"{r['model']} λ={r['lambda']:g}", "steps": r["steps"],
+                 "batch_size": r["batch_size"], "seconds": r["seconds"]} for r in meta.get("runs", [])]
+
+    rows = []
+    for name, model in ((checkpoints.CONFIG, "generator"), ("encoder.json", "encoder (+ prior fit)")):
+        meta = read(name)
+        if meta:
+            steps = meta.get("steps") or meta.get("synthetic_steps", 0) + meta.get("real_steps", 0)
+            rows.append({"codec": "gan", "model": model, "steps": steps, "batch_size": meta.get("batch_size"),
+                         "seconds": meta.get("seconds")})
+    layered = read(paths.RESIDUAL_META)
+    if layered.get("base_seconds") is not None:
+        rows.append({"codec": "gan_residual", "model": f"base layers of {layered['train_images']} training images",
+                     "seconds": layered["base_seconds"]})
+    rows += trained("gan_residual", layered) + trained("", read(paths.LEARNED_META))
+    table = pd.DataFrame(rows, columns=["codec", "model", "steps", "batch_size", "seconds"])
+    out = []
+    for codec, group in table.groupby("codec", sort=False):
+        total = group.seconds.sum() + (table[table.codec == "gan"].seconds.sum() if codec == "gan_residual" else 0)
+        label = "total (with the GAN's)" if codec == "gan_residual" else "total"
+        out += [group, pd.DataFrame([{"codec": codec, "model": label, "seconds": total}])]
+    return pd.concat(out, ignore_index=True) if out else table
+
+
+def write_findings(path: str | Path, verdicts: Sequence[Verdict], **texts: str) -> None:
+    """The verdicts (claim, status, evidence) and other computed sentences as JSON, for the README
+    (:func:`ganlib.report.document.readme_blocks`)."""
+    found = {"verdicts": [{"claim": v.claim, "status": v.status, "evidence": list(v.evidence)} for v in verdicts],
+             **texts}
+    files.write_text(path, json.dumps(found, indent=1, ensure_ascii=False))

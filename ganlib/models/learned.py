@@ -1,0 +1,286 @@
+"""Learned-codec baselines: CompressAI's factorized-prior model (Ballé et al. 2017) and its
+scale-hyperprior model (Ballé et al. 2018), trained on the same training split as the GAN at a
+rate-distortion trade-off ``lam``, scored on the byte strings of their real ``compress()``.
+
+Images are uint8 (H, W, C); the models see them in [0, 1], padded (edge replicate) to a
+multiple of :func:`multiple` pixels, and crop their output back. The analysis transform g_a
+halves the image ``down`` times (CompressAI's models: 4; here 2 by default: a 28-pixel image
+then has a 7 x 7 latent, not 2 x 2, which measured on the default run is what lets the models
+reach high quality at high rates); its last ``4 - down`` convolutions keep the size, and g_s
+mirrors it. The hyperprior's transforms h_a and h_s downsample once rather than twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from ganlib.core import files, params, paths, runtime
+
+with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14,
+    warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
+    # and imports torch_geometric, which imports tqdm.auto: in a kernel without ipywidgets that
+    # warns "IProgress not found" (a TqdmWarning); this project's bars go to the terminal anyway
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import compressai
+    from compressai.models import CompressionModel, FactorizedPrior, ScaleHyperprior
+    from compressai.models.utils import conv, deconv
+
+COMPRESSAI_VERSION = compressai.__version__
+MODELS = ("factorized", "hyperprior")  # the baseline models
+KINDS = (*MODELS, "conditional")  # every model, with the residual layer's (ConditionalPrior)
+DOWN = 2  # default number of stride-2 stages of g_a
+META = paths.LEARNED_META
+
+
+def multiple(model: str, down: int = DOWN) -> int:
+    """The multiple of the input size that ``model`` with ``down`` stride-2 stages needs."""
+    return 2 ** (down + (model == "hyperprior"))
+
+
+def _set_down(net: CompressionModel, n: int, m: int, down: int) -> None:
+    """Make g_a halve the image ``down`` times (its last 4 - down convolutions stride 1), g_s mirror it."""
+    params.int_range("down", down, 1, 4)
+    for i in range(down, 4):  # convolutions 0..3 sit at g_a[0, 2, 4, 6] and g_s[6, 4, 2, 0]
+        out = m if i == 3 else n
+        net.g_a[2 * i] = conv(net.g_a[2 * i].in_channels, out, stride=1)
+        net.g_s[6 - 2 * i] = deconv(out, net.g_s[6 - 2 * i].out_channels, stride=1)
+    net.down = down
+
+
+class ConditionalPrior(FactorizedPrior):
+    """The factorized prior coding an image x given a base image b that the decoder already has
+    (GAN reversal's G(z), :mod:`ganlib.codecs.residual`); x, b: (B, C, H, W) in [0, 1]. The analysis
+    transform sees both, y = g_a(x, b): (B, m, H/2^down, W/2^down); the synthesis transform's features
+    and b make a correction added to b: x_hat = b + f(g_s(y_hat), b)."""
+
+    def __init__(self, channels: int = 1, n: int = 32, m: int = 64, down: int = DOWN):
+        super().__init__(n, m)
+        self.g_a[0] = conv(2 * channels, n)  # (B, 2C, H, W) -> (B, n, H/2, W/2) ... (B, m, H/2^down, W/2^down)
+        self.g_s[-1] = deconv(n, n)  # -> (B, n, H, W) features
+        _set_down(self, n, m, down)
+        self.fuse = torch.nn.Sequential(conv(n + channels, n, stride=1, kernel_size=3), torch.nn.ReLU(inplace=True),
+                                        conv(n, channels, stride=1, kernel_size=3))
+
+    def reconstruct(self, y_hat: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return base + self.fuse(torch.cat([self.g_s(y_hat), base], 1))
+
+    def forward(self, x: torch.Tensor, base: torch.Tensor) -> dict:
+        y_hat, likelihoods = self.entropy_bottleneck(self.g_a(torch.cat([x, base], 1)))
+        return {"x_hat": self.reconstruct(y_hat, base), "likelihoods": {"y": likelihoods}}
+
+    def compress(self, x: torch.Tensor, base: torch.Tensor) -> dict:
+        y = self.g_a(torch.cat([x, base], 1))
+        return {"strings": [self.entropy_bottleneck.compress(y)], "shape": y.shape[-2:]}
+
+    def decompress(self, strings: list, shape, base: torch.Tensor) -> dict:
+        y_hat = self.entropy_bottleneck.decompress(strings[0], shape)
+        return {"x_hat": self.reconstruct(y_hat, base).clamp(0, 1)}
+
+
+def build(channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized", down: int = DOWN
+          ) -> CompressionModel:
+    """A CompressAI model with ``channels`` input/output channels (CompressAI's are RGB only) and
+    ``down`` stride-2 stages."""
+    params.choice("model", model, KINDS)
+    if model == "conditional":
+        return ConditionalPrior(channels, n, m, down)
+    if model == "factorized":
+        net = FactorizedPrior(n, m)
+    else:
+        net = ScaleHyperprior(n, m)
+        net.h_a = torch.nn.Sequential(conv(m, n, stride=1, kernel_size=3), torch.nn.ReLU(inplace=True), conv(n, n))
+        net.h_s = torch.nn.Sequential(deconv(n, n), torch.nn.ReLU(inplace=True), conv(n, m, stride=1, kernel_size=3),
+                                      torch.nn.ReLU(inplace=True))
+    net.g_a[0] = conv(channels, n)
+    net.g_s[-1] = deconv(n, channels)
+    _set_down(net, n, m, down)
+    return net
+
+
+def kind(model: CompressionModel) -> str:
+    """The model's name, one of KINDS."""
+    if isinstance(model, ConditionalPrior):
+        return "conditional"
+    return "hyperprior" if isinstance(model, ScaleHyperprior) else "factorized"
+
+
+def pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    return torch.nn.functional.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+
+
+def crop(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def to_unit(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [0, 1]."""
+    return (runtime.to_tensor(images) + 1) / 2
+
+
+def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 32, lr: float = 1e-3,
+                  seed: int = 0, n: int = 64, m: int = 96, model: str = "factorized",
+                  progress: bool = True, bases: np.ndarray | None = None, down: int = DOWN, threads: int = 2
+                  ) -> tuple[CompressionModel, dict]:
+    """Minimise lam * 255^2 * MSE + bits per pixel (CompressAI's rate-distortion loss) with Adam,
+    plus the entropy bottleneck's auxiliary loss. ``bases`` (uint8, the shape of ``images``): the
+    base image of each image, for the ``conditional`` model only. Returns the model (eval, CDFs
+    updated) and a history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
+    params.positive("lam", lam)
+    params.int_range("steps", steps, 1, 10**7)
+    params.choice("model", model, KINDS)
+    if (model == "conditional") != (bases is not None) or (bases is not None and bases.shape != images.shape):
+        raise ValueError(f"bases: the conditional model needs one base image per image ({images.shape}), "
+                         f"the others none; got {None if bases is None else bases.shape} for model {model!r}")
+    desc = f"train {model} (lambda {lam})"
+    dev = runtime.setup(seed, threads)
+    gen = torch.Generator().manual_seed(seed)
+    data = pad(to_unit(images), multiple(model, down)).to(dev)
+    cond = None if bases is None else pad(to_unit(bases), multiple(model, down)).to(dev)
+    model = build(images.shape[3], n, m, model, down).to(dev).train()
+    main = [p for name, p in model.named_parameters() if not name.endswith(".quantiles")]
+    aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
+    opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+    hist = {"loss": [], "bpp": [], "mse": []}
+    pixels = batch_size * images.shape[1] * images.shape[2]
+    start = time.perf_counter()
+    for _ in runtime.progress(range(steps), desc=desc, disable=not progress):
+        pick = torch.randint(len(data), (batch_size,), generator=gen).to(dev)
+        x = data[pick]
+        out = model(x) if cond is None else model(x, cond[pick])
+        bpp = sum(torch.log(p).sum() for p in out["likelihoods"].values()) / (-math.log(2) * pixels)
+        mse = torch.mean((crop(out["x_hat"], *images.shape[1:3]) - crop(x, *images.shape[1:3])) ** 2)
+        loss = lam * 255**2 * mse + bpp
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(main, 1.0)
+        opt.step()
+        sched.step()
+        opt_aux.zero_grad(set_to_none=True)
+        model.aux_loss().backward()
+        opt_aux.step()
+        for key, value in (("loss", loss), ("bpp", bpp), ("mse", mse)):
+            hist[key].append(value.item())
+    hist["seconds"] = time.perf_counter() - start
+    model = model.cpu().eval()
+    model.update(force=True)
+    return model, hist
+
+
+def _quiet() -> None:
+    """A worker's stderr goes nowhere: in a notebook it would become the page's output (errors
+    come back to the parent with their traceback)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+
+
+def _train_job(job: dict) -> tuple[dict, dict]:
+    model, hist = train_learned(**job, progress=False, threads=1)
+    return model.state_dict(), hist
+
+
+def train_many(jobs: list[dict], workers: int | None = None, desc: str = "train"
+               ) -> list[tuple[CompressionModel, dict]]:
+    """:func:`train_learned` (``**job``) for every job, in order. On the CPU, up to ``workers``
+    run at once, each in its own process with one torch thread: these small models keep one
+    thread busy but not two (measured here: 57 ms a step with two threads, 60 with one), so two
+    processes train nearly twice as many models per minute as one process with two threads.
+    Default: one worker per job up to twice the cores (3 jobs on 2 cores finish in 1.5 job
+    times, not 2), else one per core. Each job's result is what it would be alone with one
+    thread (one at a time, too, so the models do not depend on ``workers``); its ``seconds`` are
+    its own wall time, shared with the others. On a GPU the jobs run one after another."""
+    cores = os.cpu_count() or 1
+    workers = min(len(jobs), workers or (len(jobs) if len(jobs) <= 2 * cores else cores))
+    if workers <= 1 or runtime.device().type == "cuda":
+        return [train_learned(**job, progress=True, threads=1 if runtime.device().type == "cpu" else 2)
+                for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
+        futures = [pool.submit(_train_job, job) for job in jobs]
+        for _ in runtime.progress(as_completed(futures), desc=desc, total=len(futures), mininterval=0):
+            pass
+    out = []
+    for job, future in zip(jobs, futures):
+        state, hist = future.result()
+        model = build(job["images"].shape[3], job.get("n", 64), job.get("m", 96), job.get("model", "factorized"),
+                      job.get("down", DOWN))
+        model.load_state_dict(state)
+        out.append((model.eval(), hist))
+    return out
+
+
+def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: float, down: int = DOWN) -> None:
+    """Validate 04_baselines' learned-codec parameters (ValueError naming the first bad one)."""
+    for kind in models:
+        params.choice("learned_models", kind, MODELS)
+    for lam in lambdas:
+        params.positive("learned_lambdas", lam)
+    params.int_range("learned_steps", steps, 1, 10**7)
+    params.int_range("learned_batch_size", batch_size, 1, 4096)
+    params.positive("learned_lr", lr)
+    params.int_range("learned_down", down, 1, 4)
+
+
+def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, steps: int, batch_size: int,
+              lr: float, seed: int, n: int, m: int, down: int = DOWN, workers: int | None = None
+              ) -> tuple[list[tuple[CompressionModel, float]], list[dict], dict[str, list]]:
+    """Train every model at every λ on ``images`` (uint8 (N, H, W, C)), ``workers`` at a time
+    (:func:`train_many`), save each to :func:`checkpoint` and the budget to ``run/learned.json``.
+    Returns the trained models with their λ, one budget row per model (:func:`budget_row`) and the per-step train bpp
+    by ``"<model>, λ=<lambda>"``."""
+    trained, budget, train_bpp = [], [], {}
+    jobs = [{"images": images, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "n": n,
+             "m": m, "model": kind, "down": down} for kind in models for lam in lambdas]
+    for job, (model, hist) in zip(jobs, train_many(jobs, workers, "train learned codecs")):
+        kind, lam = job["model"], job["lam"]
+        save(checkpoint(run, kind, lam), model)
+        trained.append((model, lam))
+        budget.append(budget_row(kind, lam, steps, batch_size, lr, hist))
+        train_bpp[f"{kind}, λ={lam}"] = hist["bpp"]
+    files.write_text(Path(run) / META, json.dumps({"n": n, "m": m, "down": down, "runs": budget}, indent=2))
+    return trained, budget, train_bpp
+
+
+def budget_row(kind: str, lam: float, steps: int, batch_size: int, lr: float, hist: dict) -> dict:
+    """One trained model's budget: model, lambda, steps, batch_size, lr, seconds, and its final train
+    bpp and MSE (means of the last 100 steps of :func:`train_learned`'s history)."""
+    return {"model": kind, "lambda": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
+            "seconds": round(hist["seconds"], 1), "final_train_bpp": float(np.mean(hist["bpp"][-100:])),
+            "final_train_mse": float(np.mean(hist["mse"][-100:]))}
+
+
+def checkpoint(run: str | Path, model: str, lam: float) -> Path:
+    """Where a run keeps the trained ``model`` for trade-off ``lam``."""
+    return Path(run) / "learned" / f"{model}_lambda_{lam}.safetensors"
+
+
+def save(path: str | Path, model: CompressionModel) -> None:
+    """Weights and the entropy coder's CDF tables, as safetensors (atomically), with the number of
+    stride-2 stages in the file's metadata (the weights have the same shapes at any ``down``)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with files.atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"down": str(model.down)})
+
+
+def load(path: str | Path, channels: int = 1, n: int = 64, m: int = 96, model: str = "factorized"
+         ) -> CompressionModel:
+    """A model written by :func:`save` (no code is unpickled), in eval mode; ``model``: one of KINDS.
+    Files without ``down`` in their metadata predate it and had CompressAI's 4 stages."""
+    with safe_open(str(path), "pt") as f:
+        down = int((f.metadata() or {}).get("down", 4))
+    model = build(channels, n, m, model, down)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()

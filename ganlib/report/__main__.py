@@ -1,0 +1,6 @@
+"""``python -m ganlib.report DIR [--readme README.md]``: see :mod:`ganlib.report.document`."""
+import sys
+
+from ganlib.report.document import main
+
+sys.exit(main())
