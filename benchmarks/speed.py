@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         E = encoder.load_encoder(run, G)
         arrays = datasets.load_prepared(args.profile)
         if E is None:
-            raise FileNotFoundError(f"runs/{args.profile}/{encoder.WEIGHTS} is missing: "
+            raise FileNotFoundError(f"{paths.relative(run.encoder)} is missing: "
                                     f"make encoder PROFILE={args.profile}")
         P = prior.load(run, G)
     except (ValueError, FileNotFoundError) as exc:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     device = runtime.setup(0)
     images = arrays["test"][arrays["unseen_ids"][: args.n]]
     codecs = [zoo.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
-    budget = run / "learned.json"
+    budget = run.learned_meta
     if budget.is_file():  # each learned model at its middle lambda
         meta = json.loads(budget.read_text())
         for kind in dict.fromkeys(r["model"] for r in meta["runs"]):

@@ -36,6 +36,7 @@ stderr, ``error: <file>: <what is wrong>``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import sys
@@ -60,12 +61,6 @@ from ganlib.models import prior as priors
 from ganlib.models.checkpoints import load_generator
 from ganlib.models.losses import LOSSES
 
-DEFAULTS = InversionConfig()  # the full search from random starts: --init random
-HYBRID = {"optimizer": modes.HYBRID_OPTIMIZER, "steps": modes.HYBRID_STEPS,
-          "refine_steps": modes.HYBRID_REFINE_STEPS, "lr": modes.HYBRID_LR,
-          "restarts": 1}  # the short search from the encoder's guess
-SEARCH = {"optimizer": DEFAULTS.optimizer, "steps": DEFAULTS.steps, "refine_steps": DEFAULTS.refine_steps,
-          "lr": DEFAULTS.lr, "restarts": DEFAULTS.restarts}
 EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LATENT_SUFFIX, IMAGE_SUFFIX = ".gan", ".png"
 
@@ -93,7 +88,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = exc.filename if exc.filename is not None else ""
         return f"{where}: {exc.strerror}" if where != "" else exc.strerror
-    return " ".join(str(exc).split()) or type(exc).__name__
+    return params.one_line(exc)
 
 
 # ---------------------------------------------------------------- inputs and outputs
@@ -231,7 +226,7 @@ def load_model(args, init: str | None = None) -> tuple:
     """(generator, encoder or None) of ``--run``. ``init``: "random" loads no encoder, "encoder"
     requires one, None takes the run's encoder if it has one."""
     run = Path(args.run) if args.run else default_run()
-    if args.run is None and not (run / "generator.safetensors").exists():
+    if args.run is None and not paths.RunDir(run).generator.exists():
         raise UsageError(f"{run}: the shipped model is missing from this copy of the project; "
                          "give --run runs/<profile> (written by make train PROFILE=<profile>)")
     if run.exists() and not run.is_dir():
@@ -244,7 +239,7 @@ def load_model(args, init: str | None = None) -> tuple:
     except Exception as exc:  # noqa: BLE001 - another generator's encoder, or safetensors/JSON/torch errors
         message = describe(exc)
         if not message.startswith(str(run)):
-            message = f"{run / encoders.WEIGHTS}: cannot load the encoder ({message})"
+            message = f"{paths.RunDir(run).encoder}: cannot load the encoder ({message})"
         raise UsageError(message) from None
     if E is None and init == "encoder":
         raise UsageError(f"--init encoder: {run} has no encoder.safetensors (make encoder writes one); "
@@ -262,20 +257,47 @@ def load_prior(args, G, warn: bool) -> latent_format.LatentModel | None:
         raise UsageError(describe(exc)) from None
     if prior is None and warn:
         profile = run.name if run.parent.name == "runs" else "<profile>"
-        say(f"warning: {run} has no {priors.FILE}: coding under the unit prior N(0, 1), files are a few bytes "
+        say(f"warning: {run} has no {paths.PRIOR}: coding under the unit prior N(0, 1), files are a few bytes "
             f"larger (make encoder PROFILE={profile} fits the run's prior)")
     return prior
 
 
+def mode_config(encoder: bool, optimizer: str | None = None, **given) -> InversionConfig:
+    """The mode the report measures (03b_tradeoff) that the command line runs: the hybrid from the
+    encoder's guess (:func:`ganlib.inversion.modes.hybrid_config`) or the search from random starts
+    (:func:`ganlib.inversion.modes.search_config`), with ``optimizer`` (None: the mode's) and its
+    default step count unless ``given`` has ``steps``; then the other options ``given`` (restarts,
+    lr, refine_steps, rate_lambda, z_range) replace the mode's."""
+    make, own = (modes.hybrid_config, ("loss", "steps", "seed")) if encoder else \
+        (modes.search_config, ("loss", "steps", "restarts", "seed"))
+    config = make(**{name: given.pop(name) for name in own if name in given},
+                  **({"optimizer": optimizer} if optimizer is not None else {}))
+    return dataclasses.replace(config, **given)
+
+
 def inversion_config(args, encoder, prior: latent_format.LatentModel | None = None) -> InversionConfig:
-    """The search settings: InversionConfig's defaults (random starts) or the hybrid's (encoder),
-    with the options given on the command line; the quantizer range is the model's."""
-    base = HYBRID if encoder is not None else SEARCH
-    pick = lambda name: base[name] if getattr(args, name) is None else getattr(args, name)  # noqa: E731
-    return InversionConfig(loss=args.loss, init="encoder" if encoder is not None else "random",
-                           optimizer=pick("optimizer"), steps=pick("steps"), restarts=pick("restarts"), lr=pick("lr"),
-                           refine_steps=pick("refine_steps"), seed=args.seed, rate_lambda=args.rate_lambda,
-                           **({"z_range": prior.z_range} if prior is not None else {}))
+    """The search settings (:func:`mode_config`) with the options given on the command line; the
+    quantizer range is the model's."""
+    given = {name: getattr(args, name) for name in ("steps", "restarts", "lr", "refine_steps")
+             if getattr(args, name) is not None}
+    return mode_config(encoder is not None, args.optimizer, loss=args.loss, seed=args.seed,
+                       rate_lambda=args.rate_lambda, **given,
+                       **({"z_range": prior.z_range} if prior is not None else {}))
+
+
+def mode_defaults(field: str) -> str:
+    """``field``'s default in each mode the command line runs, for --help: "1 from the encoder; 4 from
+    random starts", or per optimizer (the mode's own first) where they differ: "40 with lbfgs or 100
+    with adam from the encoder; ..."."""
+    parts = []
+    for encoder, start in ((True, "from the encoder"), (False, "from random starts")):
+        first = mode_config(encoder)
+        configs = [first] + [mode_config(encoder, o) for o in OPTIMIZERS if o != first.optimizer]
+        values = [getattr(c, field) for c in configs]
+        each = ([f"{values[0]}"] if len(set(values)) == 1
+                else [f"{v} with {c.optimizer}" for v, c in zip(values, configs)])
+        parts.append(f"{' or '.join(each)} {start}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- compress
@@ -489,27 +511,27 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--init", choices=("random", "encoder"), default=None,
                    help="start the search from the encoder's guess (default when the run has an encoder) "
                         "or from random starts (the full search)")
-    c.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES,
+    c.add_argument("--loss", default=mode_config(True).loss, choices=LOSSES,
                    help="what the latent search minimises (default: %(default)s)")
     c.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                   help=f"optimizer of the latent search (default: {SEARCH['optimizer']} with random starts, "
-                        f"{HYBRID['optimizer']} from the encoder)")
+                   help=f"optimizer of the latent search (default: {mode_config(True).optimizer} from the encoder, "
+                        f"{mode_config(False).optimizer} from random starts)")
     c.add_argument("--steps", type=int, default=None,
-                   help=f"steps of the latent search, one evaluation of the loss each (default: {SEARCH['steps']} "
-                        f"with random starts, {HYBRID['steps']} from the encoder)")
+                   help=f"steps of the latent search, one evaluation of the loss each (default: "
+                        f"{mode_defaults('steps')}; step counts the report measures)")
     c.add_argument("--bits", type=int, default=8, help="bits per latent dimension, 1..16 (default: %(default)s)")
     c.add_argument("--lr", type=float, default=None,
                    help=f"Adam's initial learning rate, or L-BFGS's largest first move of a coordinate (default: "
-                        f"{SEARCH['lr']} with random starts, {HYBRID['lr']} from the encoder)")
+                        f"{mode_defaults('lr')})")
     c.add_argument("--restarts", type=int, default=None,
-                   help=f"random starts (default: {SEARCH['restarts']}; 1 from the encoder)")
+                   help=f"random starts (default: {mode_defaults('restarts')})")
     c.add_argument("--refine-steps", type=int, default=None,
-                   help=f"quantization-aware refinement steps (default: {SEARCH['refine_steps']} with random "
-                        f"starts, {HYBRID['refine_steps']} from the encoder)")
-    c.add_argument("--rate-lambda", type=float, default=DEFAULTS.rate_lambda,
+                   help=f"quantization-aware refinement steps (default: {mode_defaults('refine_steps')})")
+    c.add_argument("--rate-lambda", type=float, default=mode_config(True).rate_lambda,
                    help="weight of the latent's bits in the search's loss: larger values make smaller files of "
                         "lower quality (try 0.0003 to 0.003; default: %(default)s, quality only)")
-    c.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the random starts (default: %(default)s)")
+    c.add_argument("--seed", type=int, default=mode_config(False).seed,
+                   help="seed of the random starts (default: %(default)s)")
     c.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     c.add_argument("--batch", type=int, default=64, help="images searched at once (default: %(default)s)")
     c.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
@@ -540,5 +562,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {describe(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except ValueError as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"error: {params.one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

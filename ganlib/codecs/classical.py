@@ -1,4 +1,4 @@
-"""Classical baselines behind the :class:`ganlib.formats.latent_format.Codec` interface.
+"""Classical baselines behind the :class:`ganlib.formats.interface.Codec` interface.
 
 Every ``encode`` returns the bytes of a real file (PNG, JPEG, WebP, JPEG 2000 codestream,
 AVIF) that ``decode`` reads back; byte counts are ``len(encode(image))``. ``payload_span``

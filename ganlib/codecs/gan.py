@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ganlib.core import runtime
+from ganlib.core import paths, runtime
 from ganlib.formats import latent_format
 from ganlib.formats.interface import Codec, CodecError
 from ganlib.inversion.invert import Inversion, InversionConfig, check_bits, frozen, invert, refine
@@ -108,7 +108,7 @@ class GanCodec(Codec):
             hint = ""
         else:
             known = f"the unit prior ({unit})"
-            hint = (f"; if it was made with this generator's fitted prior, that prior ({priors.FILE} of the run, "
+            hint = (f"; if it was made with this generator's fitted prior, that prior ({paths.PRIOR} of the run, "
                     "written by make encoder) was not loaded")
         raise CodecError(f"file was made with another generator or prior (model fingerprint "
                                f"{f.fingerprint.hex()}; this decoder has generator {self.fingerprint.hex()} with "

@@ -2,24 +2,12 @@
 base image b = G(z_hat) and, after it, a coding of x given b, so quality no longer stops at the
 generator's ceiling. Images are uint8 (H, W, C).
 
-Layered file (codec ids ``gan_residual`` and ``gan_residual_webp``)::
-
-    offset  size  field
-    0       1     n: length of the base layer in bytes (a latent file is at most 255 bytes here)
-    1       n     the base layer: a latent file (:mod:`ganlib.formats.latent_format`, version 2), which
-                  :class:`ganlib.codecs.gan.GanCodec` decodes on its own (:func:`split` cuts it out)
-    1+n     rest  the enhancement layer, to the end of the file
-
-Enhancement layers (``encode(x, b) -> bytes``, ``decode(bytes, b) -> image``):
-
-* :class:`LearnedResidual` (``gan_residual``): :class:`ganlib.models.learned.ConditionalPrior`, a
-  factorized-prior model that sees b on both sides, trained here on (x, b) pairs of training
-  images at a trade-off λ (the family's parameter);
-* :class:`WebpResidual` (``gan_residual_webp``), the classical control: the residual
-  r = x - b, halved and offset by 128 into 0..255, coded by WebP at a quality (the parameter).
-
-An empty enhancement layer is the base alone: :class:`BaseOnly` (``gan_residual`` at λ = 0)
-writes it, so the layered codec's curve starts at its base layer's point.
+The layered file (codec ids ``gan_residual`` and ``gan_residual_webp``) is a length byte n, the
+base layer (n bytes: a latent file, which :class:`ganlib.codecs.gan.GanCodec` decodes on its own;
+:func:`split` cuts it out) and the enhancement layer, to the end of the file; ``docs/formats.md``
+describes it. Enhancement layers: :class:`LearnedResidual` (a trained
+:class:`ganlib.models.learned.ConditionalPrior`), :class:`WebpResidual` (WebP on the residual, the
+control) and :class:`BaseOnly` (empty: the base alone, ``gan_residual`` at λ = 0).
 """
 from __future__ import annotations
 
@@ -114,7 +102,7 @@ class WebpResidual:
 
 class Layered(Codec):
     """GAN reversal's base layer (``base``: a :class:`ganlib.codecs.gan.GanCodec`) plus an enhancement
-    layer, in one file (module docstring). Named after the enhancement's family; its parameter is
+    layer, in one file (docs/formats.md). Named after the enhancement's family; its parameter is
     the enhancement's."""
 
     def __init__(self, base, enhancement: LearnedResidual | WebpResidual | BaseOnly):
@@ -160,9 +148,6 @@ def base_images(base, images: np.ndarray, batch: int = 256, progress: bool = Fal
                            for i in runtime.progress(chunks, desc="base layers", disable=not progress)])
 
 
-META = paths.RESIDUAL_META
-
-
 def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, steps: int, batch_size: int,
                  lr: float, down: int = learned.DOWN) -> None:
     """Validate 04b_residual's parameters (ValueError naming the first bad one)."""
@@ -189,19 +174,19 @@ def train_all(images: np.ndarray, bases: np.ndarray, run: str | Path, lambdas: l
               ) -> tuple[list[LearnedResidual], list[dict], dict]:
     """Train the conditional model (``down`` stride-2 stages) at every λ on (image, base) pairs
     (uint8 (N, H, W, C) each), ``workers`` at a time (:func:`ganlib.models.learned.train_many`), save
-    each to :func:`ganlib.models.learned.checkpoint` (kind ``conditional``) and ``run/residual.json``
+    each to :meth:`ganlib.core.paths.RunDir.learned_model` (kind ``conditional``) and ``residual.json``
     (``meta``: the base layer's settings, plus n, m, down and the budget rows). Returns the
     enhancement layers, the budget rows and the per-step train bpp by ``"λ=<lambda>"``."""
     layers, budget, train_bpp = [], [], {}
     jobs = [{"images": images, "bases": bases, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
              "seed": seed, "n": n, "m": m, "model": "conditional", "down": down} for lam in lambdas]
     for lam, (model, hist) in zip(lambdas, learned.train_many(jobs, workers, "train residual coders")):
-        learned.save(learned.checkpoint(run, "conditional", lam), model)
+        learned.save(paths.RunDir(run).learned_model("conditional", lam), model)
         layers.append(LearnedResidual(model, lam))
         budget.append(learned.budget_row("conditional", lam, steps, batch_size, lr, hist))
         train_bpp[f"λ={lam}"] = hist["bpp"]
     meta = {**meta, "n": n, "m": m, "down": down, "runs": budget}
-    files.write_text(Path(run) / META, json.dumps(meta, indent=2))
+    files.write_text(paths.RunDir(run).residual_meta, json.dumps(meta, indent=2))
     return layers, budget, train_bpp
 
 

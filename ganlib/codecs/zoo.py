@@ -55,8 +55,8 @@ def _learned(kind: str) -> Callable:
     def make(param, channels: int = 1, run: str | Path | None = None, shape: tuple | None = None, **_) -> Learned:
         if run is None or shape is None:
             raise ValueError(f"the learned codec {kind!r} is loaded from a run: give run= and shape= (H, W, C)")
-        meta = json.loads((Path(run) / learned.META).read_text())
-        model = learned.load(learned.checkpoint(run, kind, param), channels, meta["n"], meta["m"], kind)
+        meta = json.loads(paths.RunDir(run).learned_meta.read_text())
+        model = learned.load(paths.RunDir(run).learned_model(kind, param), channels, meta["n"], meta["m"], kind)
         return Learned(model, param, tuple(shape))
 
     make.__doc__ = f"the {kind} model trained for lambda=param in run/learned/"
@@ -66,7 +66,7 @@ def _learned(kind: str) -> Callable:
 def layered(run: str | Path, family: str, param, base: GanCodec | None = None, **_) -> residual.Layered:
     """The layered codec ``family`` (``gan_residual`` or ``gan_residual_webp``) at ``param`` of a run
     whose 04b_residual stage has run (``base``: its base codec, if already loaded)."""
-    meta = json.loads(paths.require(Path(run) / residual.META, "notebooks/04b_residual.ipynb (make residual)"
+    meta = json.loads(paths.require(paths.RunDir(run).residual_meta, "notebooks/04b_residual.ipynb (make residual)"
                                     ).read_text())
     base = base or hybrid_gan(run, meta["base_bits"], meta["loss"])
     if family == residual.WebpResidual.family:
@@ -74,7 +74,7 @@ def layered(run: str | Path, family: str, param, base: GanCodec | None = None, *
     params.choice("family", family, residual.FAMILIES)
     if float(param) == 0:
         return residual.Layered(base, residual.BaseOnly())
-    model = learned.load(learned.checkpoint(run, "conditional", param), base.shape[2], meta["n"], meta["m"],
+    model = learned.load(paths.RunDir(run).learned_model("conditional", param), base.shape[2], meta["n"], meta["m"],
                          "conditional")
     return residual.Layered(base, residual.LearnedResidual(model, param))
 

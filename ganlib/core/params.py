@@ -1,13 +1,24 @@
 """Parameter checks used by the notebooks' first cells and the command line.
 
-Each check raises ``ValueError`` naming the parameter and what is allowed.
+Each check raises ``ValueError`` naming the parameter and what is allowed; :func:`one_line` is
+the one way an exception becomes a one-line message.
 """
 from __future__ import annotations
 
 import ast
 import difflib
+import math
 import re
 from collections.abc import Iterable, Sequence
+
+import yaml
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception's message on one line (its whitespace runs, newlines included, become single
+    spaces), or its type's name when it has none; cut to ``limit`` characters and `` ...`` if longer."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if limit is None or len(text) <= limit else text[:limit] + " ..."
 
 
 def choice(name: str, value, allowed: Sequence) -> None:
@@ -22,8 +33,31 @@ def slug(name: str, value) -> None:
 
 
 def positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be a positive number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be a positive finite number")
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors' aliases (``*name``): a profile is a handful of values, and aliases are
+    how a 1 KB file expands to gigabytes ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path, max_bytes: int = 1 << 20):
+    """The YAML document in ``path`` (at most ``max_bytes``, no aliases); ValueError naming the file."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path}: longer than {max_bytes:,} bytes; a profile is a few hundred")
+    try:
+        return yaml.load(data.decode("utf-8"), Loader=_NoAliases)  # noqa: S506 - a SafeLoader
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid YAML ({one_line(exc)})") from None
 
 
 def int_range(name: str, value, low: int, high: int) -> None:

@@ -26,7 +26,7 @@ from ganlib.core import params
 from ganlib.core import paths
 
 DATASETS = ("fashion_mnist", "folder", "shapes")
-IMAGE_SIZES = (28, 32, 64, 128)  # as ganlib.models.nets.IMAGE_SIZES (tests/test_data.py checks they agree)
+IMAGE_SIZES = (28, 32, 64, 128)  # the sides data sets and the model family (ganlib.models.nets) support
 CHANNELS = (1, 3)
 SHAPES_IMAGES = 4096  # default number of images of the shapes data set
 SPLITS = ("seen", "unseen")
@@ -108,7 +108,7 @@ def _fetch_debian(dest: Path) -> Path | None:
 
 def _fetch_torchvision(dest: Path) -> Path | None:
     try:
-        from torchvision.datasets import FashionMNIST
+        from torchvision.datasets import FashionMNIST  # here: the last-resort download, rarely needed
 
         FashionMNIST(str(dest), train=True, download=True)
         FashionMNIST(str(dest), train=False, download=True)
@@ -118,7 +118,7 @@ def _fetch_torchvision(dest: Path) -> Path | None:
 
 
 def locate_fashion_mnist(data_dir: str | None = None) -> Path:
-    """Find the Fashion-MNIST IDX files, fetching them if needed (see README, "Data")."""
+    """Find the Fashion-MNIST IDX files, fetching them if needed (see docs/pipeline.md, "Data")."""
     cache = paths.data_cache_dir()
     for candidate in (data_dir, DEBIAN_DIR, cache / "fashion-mnist", cache / "torchvision"):
         found = find_idx_dir(candidate)
@@ -381,7 +381,7 @@ def save(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 def load_prepared(profile: str) -> dict[str, np.ndarray]:
     """The arrays written by 01_data for ``profile``."""
-    path = paths.require(paths.run_dir(profile) / "data.npz", f"notebooks/01_data.ipynb (make data PROFILE={profile})")
+    path = paths.require(paths.run_dir(profile).data, f"notebooks/01_data.ipynb (make data PROFILE={profile})")
     with np.load(path) as npz:
         return {k: npz[k] for k in npz.files}
 

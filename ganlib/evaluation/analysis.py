@@ -1,5 +1,6 @@
-"""Evaluation as library code: the encode -> file -> read back -> decode -> score loop that
-03_invert and 04_baselines share, and every table, study and verdict of 05_results.
+"""Evaluation as library code: the readers of a run's results and every table, study and verdict
+of 05_results (the encode -> file -> read back -> decode -> score loop of the stages that measure
+codecs is :mod:`ganlib.evaluation.scoring`).
 
 Images are uint8 arrays (N, H, W, C); every rate is the length of the bytes a decoder reads.
 Tables are pandas DataFrames with plain columns; every table lists unseen images before seen
@@ -20,30 +21,9 @@ import pandas as pd
 from scipy import stats
 
 from ganlib.codecs import classical, families
-from ganlib.core import files, paths
+from ganlib.core import files, params, paths
 from ganlib.evaluation import channel, metrics
 from ganlib.formats import latent_format
-from ganlib.formats.interface import Codec
-from ganlib.models import checkpoints
-
-
-def score_files(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray) -> tuple[list[dict], np.ndarray]:
-    """Decode every file and score it against its original. Returns one row per file
-    (``payload_bytes`` and :func:`ganlib.evaluation.metrics.score`'s keys) and the decoded images (N, H, W, C)."""
-    decoded = np.stack([codec.decode(blob) for blob in blobs])
-    rows = [{"payload_bytes": codec.payload_bytes(blob), **metrics.score(o, d, len(blob))}
-            for o, d, blob in zip(originals, decoded, blobs)]
-    return rows, decoded
-
-
-def write_and_score(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray, paths: Sequence[Path]
-                    ) -> tuple[list[dict], np.ndarray]:
-    """Write each file atomically to its path, read it back from disk and :func:`score_files`
-    the bytes read back (what a decoder would get)."""
-    for blob, path in zip(blobs, paths, strict=True):
-        files.write_bytes(path, blob)
-    return score_files(codec, [Path(p).read_bytes() for p in paths], originals)
-
 
 # ------------------------------------------------------------------ constants
 SPLIT_ORDER = ("unseen", "seen")  # every table and figure: unseen images first
@@ -83,25 +63,49 @@ def split_order(frame: pd.DataFrame, by: Sequence[str] = ("split",)) -> pd.DataF
     return frame.iloc[order].reset_index(drop=True)
 
 
+def check_params(gan_bits: int, n_grid: int, bit_error_trials: int) -> None:
+    """Validate 05_results' parameters (ValueError naming the first bad one)."""
+    params.int_range("gan_bits", gan_bits, 1, 16)
+    params.int_range("n_grid", n_grid, 1, 64)
+    params.int_range("bit_error_trials", bit_error_trials, 1, 1000)
+
+
 # ------------------------------------------------------------------ stage outputs -> rd.csv
+def _made_by(notebook: str, target: str, profile: str) -> str:
+    return f"notebooks/{notebook}.ipynb (make {target} PROFILE={profile})"
+
+
 def read_inversions(run: str | Path, profile: str, names: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """The per-image CSVs of 03_invert, ``invert_<name>.csv``, by name (FileNotFoundError naming
     the stage that writes a missing one)."""
     names = paths.INVERSIONS if names is None else names
-    return {n: pd.read_csv(paths.require(Path(run) / f"invert_{n}.csv", f"notebooks/03_invert.ipynb, stage "
+    run = paths.RunDir(run)
+    return {n: pd.read_csv(paths.require(run.inversion_csv(n), f"notebooks/03_invert.ipynb, stage "
                                          f"invert_{n} (make invert PROFILE={profile})")) for n in names}
+
+
+def read_inversion_images(run: str | Path, profile: str, name: str = "unseen") -> dict[str, np.ndarray]:
+    """The arrays of 03_invert's ``invert_<name>.npz``: ``ids``, ``originals``, ``float_images`` and
+    ``decoded_b<bits>`` per bit depth."""
+    path = paths.require(paths.RunDir(run).inversion_npz(name), f"notebooks/03_invert.ipynb, stage invert_{name} "
+                         f"(make invert PROFILE={profile})")
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def read_tradeoff(run: str | Path, profile: str) -> pd.DataFrame:
+    """03b_tradeoff's per-image CSV (one row per split, mode and image)."""
+    return pd.read_csv(paths.require(paths.RunDir(run).tradeoff_csv, _made_by("03b_tradeoff", "tradeoff", profile)))
 
 
 def read_baselines(run: str | Path, profile: str) -> pd.DataFrame:
     """04_baselines' per-image CSV."""
-    made_by = f"notebooks/04_baselines.ipynb (make baselines PROFILE={profile})"
-    return pd.read_csv(paths.require(Path(run) / "baselines.csv", made_by))
+    return pd.read_csv(paths.require(paths.RunDir(run).baselines_csv, _made_by("04_baselines", "baselines", profile)))
 
 
 def read_residual(run: str | Path, profile: str) -> pd.DataFrame:
     """04b_residual's per-image CSV (the layered codecs' rows)."""
-    made_by = f"notebooks/04b_residual.ipynb (make residual PROFILE={profile})"
-    return pd.read_csv(paths.require(Path(run) / "residual.csv", made_by))
+    return pd.read_csv(paths.require(paths.RunDir(run).residual_csv, _made_by("04b_residual", "residual", profile)))
 
 
 def gan_rows(inversions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -317,13 +321,18 @@ def equal_loss(inverted: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ quantization-aware refinement
-def refinement_effect(rows: pd.DataFrame) -> pd.DataFrame:
+def refinement_effect(rows: pd.DataFrame, file_bytes: bool = False) -> pd.DataFrame:
     """Mean SSIM per split and bit depth of the unquantized reconstruction (``float``), of plain
-    rounding (``rounded``) and of refinement (``refined``); ``rows``: :func:`gan_rows`."""
+    rounding (``rounded``) and of refinement (``refined``); ``rows``: :func:`gan_rows`, or the rows
+    of one 03 run. ``file_bytes``: also ``bytes (refined)``, the mean length of the refined files."""
     effect = rows[rows.stage != "float"].groupby(["split", "bits", "stage"]).ssim.mean().unstack()
     effect["float"] = rows[rows.stage == "float"].groupby("split").ssim.mean().reindex(
         effect.index.get_level_values(0)).to_numpy()
-    out = effect[["float", "rounded", "refined"]].reset_index()
+    columns = ["float", "rounded", "refined"]
+    if file_bytes:
+        effect["bytes (refined)"] = rows[rows.stage == "refined"].groupby(["split", "bits"]).bytes.mean()
+        columns.append("bytes (refined)")
+    out = effect[columns].reset_index()
     out["bits"] = out.bits.astype(int)
     out.columns.name = None
     return split_order(out, ("split", "bits"))
@@ -361,9 +370,9 @@ def grid_images(run: str | Path, columns: list[dict], ids: Sequence[int], gan_bi
     ``images``: GAN reversal's from ``invert_<split>.npz``, the others from ``baselines.npz``
     (whose rows follow ``all_ids``, the split's evaluation images). Columns whose images the run
     did not keep are left out."""
-    run = Path(run)
-    inv = np.load(run / f"invert_{split}.npz")
-    base = np.load(run / "baselines.npz")
+    run = paths.RunDir(run)
+    inv = np.load(run.inversion_npz(split))
+    base = np.load(run.baselines_npz)
     at_inv = [int(np.flatnonzero(inv["ids"] == i)[0]) for i in ids]
     at_base = [int(np.flatnonzero(np.asarray(all_ids) == i)[0]) for i in ids]
     out = []
@@ -394,18 +403,18 @@ def bit_error_cases(run: str | Path, gan_codec, ids: Sequence[int], gan_bits: in
     ``name`` at ``gan_bits`` as written and re-stored at fixed length (raw mode; both decoded
     without checksum verification, so flipped payload bits reach the decoder), and the files of
     the ``reference`` schemes for the same images."""
-    run = Path(run)
-    folder = run / "latents" / name / f"b{gan_bits}"
-    blobs = [(folder / f"{i}.gan").read_bytes() for i in ids]
+    run = paths.RunDir(run)
+    blobs = [run.latent_file(name, gan_bits, i).read_bytes() for i in ids]
     unchecked = functools.partial(gan_codec.decode, verify=False)
+    raw = [latent_format.pack(gan_codec.unpack(b), gan_codec.models, "raw") for b in blobs]
     cases = [BitErrorCase("GAN reversal (as written)", "gan", unchecked, gan_codec.payload_span, blobs),
-             BitErrorCase("GAN reversal (fixed-length)", "gan", unchecked, gan_codec.payload_span,
-                          [latent_format.pack(gan_codec.unpack(b), gan_codec.models, "raw") for b in blobs], fixed_length=True)]
+             BitErrorCase("GAN reversal (fixed-length)", "gan", unchecked, gan_codec.payload_span, raw,
+                          fixed_length=True)]
     for scheme_id in reference:
         s = families.scheme(scheme_id)
         c = classical.codec(s.family, s.param, channels)
         cases.append(BitErrorCase(s.label, s.family, c.decode, c.payload_span,
-                                  [(run / "baselines" / scheme_id / f"{name}_{i}.{c.name}").read_bytes() for i in ids]))
+                                  [run.baseline_file(scheme_id, name, i, c.name).read_bytes() for i in ids]))
     return cases
 
 
@@ -539,25 +548,26 @@ def training_budget(run: str | Path) -> pd.DataFrame:
     batch_size, seconds; a ``total`` row closes each codec's models (the layered codec's total
     includes GAN reversal's, whose models it needs too)."""
 
-    def read(name: str) -> dict:
-        return json.loads((Path(run) / name).read_text()) if (Path(run) / name).is_file() else {}
+    def read(path: Path) -> dict:
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def trained(codec: str, meta: dict) -> list[dict]:
         return [{"codec": codec or r["model"], "model": f"{r['model']} λ={r['lambda']:g}", "steps": r["steps"],
                  "batch_size": r["batch_size"], "seconds": r["seconds"]} for r in meta.get("runs", [])]
 
+    run = paths.RunDir(run)
     rows = []
-    for name, model in ((checkpoints.CONFIG, "generator"), ("encoder.json", "encoder (+ prior fit)")):
-        meta = read(name)
+    for path, model in ((run.generator_config, "generator"), (run.encoder_config, "encoder (+ prior fit)")):
+        meta = read(path)
         if meta:
             steps = meta.get("steps") or meta.get("synthetic_steps", 0) + meta.get("real_steps", 0)
             rows.append({"codec": "gan", "model": model, "steps": steps, "batch_size": meta.get("batch_size"),
                          "seconds": meta.get("seconds")})
-    layered = read(paths.RESIDUAL_META)
+    layered = read(run.residual_meta)
     if layered.get("base_seconds") is not None:
         rows.append({"codec": "gan_residual", "model": f"base layers of {layered['train_images']} training images",
                      "seconds": layered["base_seconds"]})
-    rows += trained("gan_residual", layered) + trained("", read(paths.LEARNED_META))
+    rows += trained("gan_residual", layered) + trained("", read(run.learned_meta))
     table = pd.DataFrame(rows, columns=["codec", "model", "steps", "batch_size", "seconds"])
     out = []
     for codec, group in table.groupby("codec", sort=False):

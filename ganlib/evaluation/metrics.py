@@ -58,7 +58,9 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, data_range=255, channel_axis=-1))
 
 
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, as pytorch_msssim
+# Wang et al. 2003, as pytorch_msssim. Also ganlib.models.losses.MSSSIM_WEIGHTS (the search's loss), which this
+# torch-free layer cannot import and no lower layer owns; tests/evaluation/test_metrics.py checks the two are equal.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MS_SSIM_WINDOW, MS_SSIM_SIGMA = 11, 1.5
 
 
@@ -74,7 +76,7 @@ def ms_ssim_levels(side: int, win: int = MS_SSIM_WINDOW) -> int:
 def _ms_ssim(a: np.ndarray, b: np.ndarray, levels: int, win: int = MS_SSIM_WINDOW) -> float:
     """MS-SSIM over ``levels`` scales with a ``win``-pixel Gaussian window (float64 throughout);
     the computation of pytorch_msssim.ms_ssim with the weights cut to ``levels`` and renormalised."""
-    import torch
+    import torch  # here, not at the top: the evaluation layer imports no torch (tests/system/test_layering.py)
     import torch.nn.functional as F
 
     x, y = (torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))

@@ -1,77 +1,13 @@
 """The GAN-reversal latent file format (version 2): the quantizer, the model a file is coded
 under (:class:`LatentModel`), and ``pack``/``unpack``.
 
-Latent file format, version 2 (integers big-endian)::
-
-    offset  size  field
-    0       1     version (bits 7-5, = 2) | coding mode (bit 4: 0 raw, 1 range-coded)
-                  | bits per dimension - 1 (bits 3-0: 1..16 bits)
-    1       4     model fingerprint (see below)
-    5       n     payload
-    5+n     2     CRC-16/CCITT-FALSE (binascii.crc_hqx, init 0xFFFF) of every byte before it
-
-Header and checksum take 7 bytes whatever the model. Everything else a decoder needs is a
-property of the *model* the file was made for, not of the file: the latent_dim, the image shape
-(H, W, C), the quantizer range r and the coding distribution (the prior), which are fixed when
-the model is (generator from ``make train``, prior from ``make encoder``, see
-:mod:`ganlib.models.prior`). The model fingerprint covers all of them, so a decoder holding another
-model, or the same generator with another prior, refuses the file by its fingerprint before
-touching the payload.
-
-Model fingerprint: the first 4 bytes of SHA-256 over, in order: the ASCII bytes
-``ganlib latent model v2``, the generator's 4-byte fingerprint (:func:`ganlib.models.checkpoints.fingerprint`),
-latent_dim, H and W (2 bytes each), C and r in 1/16 units (1 byte each), the ASCII bytes
-``gaussian``, then the prior's latent_dim means and latent_dim standard deviations as IEEE 754
-float64 (8 bytes each). (:func:`model_fingerprint`.)
-
-Quantizer: L = 2**bits cells of width D = 2r/L over [-r, r]; symbol
-s = clip(floor((z + r) / D), 0, L - 1) decodes to the cell centre -r + (s + 1/2) D.
-
-Payload, mode 0 (raw): the latent_dim symbols, ``bits`` bits each, most significant bit
-first, zero-padded to a whole byte: exactly ``ceil(latent_dim * bits / 8)`` bytes.
-
-Payload, mode 1 (range-coded): one stream of constriction's range coder
-(``constriction.stream.queue``, 32-bit words written big-endian, so that the byte string is the
-coder's number most significant byte first) holding
-
-1. a scale index k in 0..7, under the uniform model ``Uniform(8)``, then
-2. the latent_dim symbols, dimension i under ``QuantizedGaussian(0, L - 1)`` with mean
-   ``(mu_i + r) / D - 0.5`` and standard deviation ``SCALES[k] * sigma_i / D`` (float64),
-   where mu_i, sigma_i are the prior's and ``SCALES`` = (0.5, 0.63, 0.79, 1.0, 1.26, 1.59,
-   2.0, 2.52): the prior, widened or narrowed for this file. (constriction integrates the
-   Gaussian over each cell, the two end cells taking its tails beyond [-r, r], and gives every
-   symbol at least the smallest probability it can represent.)
-
-The encoder tries every scale, and cuts the stream to the shortest prefix (rounding its last
-byte up if that helps) that still decodes to the same symbols when the decoder appends zero
-bytes up to a whole number of words and then two zero words: so the payload does not end in
-whole 32-bit words and carries no flush. A range-coded payload is strictly shorter than the raw
-one (the encoder writes range coding only when it is shorter; on a tie it writes raw), so no
-file is longer than ``7 + ceil(latent_dim * bits / 8)`` bytes. The CRC and the length tell
-where the payload ends.
-
-Why this coder, measured on the default run (64-dimensional latents of unseen images, 4 to 8
-bits): constriction's stream coders emit whole 32-bit words; whole words cost the range coder
-(``queue.RangeEncoder``) 2.3 bytes per file above the symbols' information content and the ANS
-coder (``stack.AnsCoder``) 3.6. Cut to the shortest prefix that still decodes (missing bytes
-read as zeros), the range coder's stream is 0.3 bytes above the information content, the ANS
-coder's (cut at its last-decoded end) 2.4: ANS carries its initial state.
-
-What each part guards against. There is no magic byte (version 1 had one, to tell a latent file
-from any other file before anything else is read): a file that is not
-a latent file fails the CRC (chance 2**-16 of passing), then must carry version 2 in its top
-three bits (1 in 8), then the fingerprint of the decoder's model (2**-32), then a payload of a
-length this model allows: a foreign file is refused cleanly, one line, with no payload decoded.
-The CRC starts from 0xFFFF (version 1's from 0), so a file of zero bytes fails it too.
-Version 1 files (first byte 0xC7, second byte's top bits 001, and version 1's CRC valid) are
-recognised and refused naming both versions; a version 2 file cannot start with 0xC7 (its top
-bits are 010).
-
-Limits: no valid file exceeds :data:`MAX_FILE_BYTES` (8,199 bytes: latent_dim at most
-:data:`MAX_LATENT_DIM` = 4096 at 16 bits, raw); a longer one is refused unread. Decoding is
-bounded, linear work: the checksum over at most that many bytes, then the header (constant)
-checked against the model (``unpack(data, expect=check)``), then a payload of at most
-``ceil(latent_dim * bits / 8)`` bytes for at most latent_dim + 1 symbols.
+A file is one byte of format version, coding mode and bits per dimension, the 4-byte fingerprint
+of the model it was made for (the generator, image shape, quantizer range and latent prior, none
+of which the file stores), the payload (the quantized latent, fixed-length or range-coded under
+the prior, whichever is shorter) and a CRC-16: at most ``7 + ceil(latent_dim * bits / 8)``
+bytes, never more than :data:`MAX_FILE_BYTES`. ``docs/formats.md`` is the full description, byte
+by byte: the fingerprint's hash, the quantizer, both payloads, the limits, and what each part
+guards against.
 """
 from __future__ import annotations
 
@@ -94,6 +30,7 @@ HEADER_BYTES = 5  # version/mode/bits byte + model fingerprint
 CHECK_BYTES = 2  # CRC-16
 CRC_INIT = 0xFFFF  # CRC-16/CCITT-FALSE (version 1 used init 0)
 RANGE_UNIT = 16  # the quantizer range is a multiple of 1/16 (hashed in these units)
+Z_RANGE = 3.0  # the default quantizer range r: latents are clipped to [-r, r] (the search, the encoder, the prior)
 MAX_LATENT_DIM = 4096  # the largest latent_dim a model may have (models.GanConfig's limit)
 MAX_SIDE = 4096  # the largest image height or width a model may have
 SCALES = (0.5, 0.63, 0.79, 1.0, 1.26, 1.59, 2.0, 2.52)  # per-file widths of the prior (range mode)
@@ -127,7 +64,7 @@ def check_range(z_range: float) -> None:
 # ---------------------------------------------------------------- the model a file is made for
 def model_fingerprint(generator_fingerprint: bytes, shape: tuple[int, int, int], z_range: float,
                       mean: np.ndarray, std: np.ndarray) -> bytes:
-    """The 4-byte model fingerprint of format version 2 (module docstring)."""
+    """The 4-byte model fingerprint of format version 2 (docs/formats.md)."""
     h, w, c = shape
     mean, std = np.asarray(mean, dtype=">f8"), np.asarray(std, dtype=">f8")
     digest = hashlib.sha256(FINGERPRINT_TAG + bytes(generator_fingerprint) + len(mean).to_bytes(2, "big")
@@ -247,7 +184,7 @@ def _decode_range(payload: bytes, model: LatentModel, bits: int) -> np.ndarray:
     except CodecError:
         raise
     except Exception as exc:  # noqa: BLE001 - any coder failure means a corrupted payload
-        raise CodecError(f"corrupted payload ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+        raise CodecError(f"corrupted payload ({params.one_line(exc)})") from None
     return np.asarray(symbols, dtype=np.int64)
 
 

@@ -51,7 +51,7 @@ class InversionConfig:
     lr: float = 0.05
     refine_steps: int = 200
     refine_lr: float = 0.0
-    z_range: float = 3.0
+    z_range: float = latent_format.Z_RANGE
     seed: int = 0
     rate_lambda: float = 0.0
 
@@ -194,40 +194,22 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
     G = frozen(G, device)
     targets = targets.to(device)
     encoder = frozen(encoder, device) if encoder is not None else None
-    b, d, steps, restarts, lr = targets.shape[0], G.config.latent_dim, config.steps, config.restarts, config.lr
+    b, d, steps, restarts = targets.shape[0], G.config.latent_dim, config.steps, config.restarts
     z = start_points(G, targets, config, encoder, seeds).requires_grad_()
     tgt = targets.repeat(restarts, 1, 1, 1)
     select_at = max(1, steps // 10) if restarts > 1 else -1
     out = Inversion(z=torch.empty(0), loss=np.empty(0))
-    if config.optimizer == "lbfgs":
-        metric = encoder.metric if encoder is not None else None
-        run = lbfgs(lambda x: objective(G(x), tgt, x), z, lr, config.z_range, metric)
-    else:
-        opt = torch.optim.Adam([z], lr=lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr * 0.02)
+    search = _search(config, lambda x, target: objective(G(x), target, x), encoder)
+    search.start(z, tgt, max(steps, 1))
     for step in runtime.progress(range(1, steps + 1), desc=f"invert ({config.loss})", disable=not progress):
-        if config.optimizer == "lbfgs":
-            z, per_image = next(run)
-        else:
-            per_image = objective(G(z), tgt, z)
-            opt.zero_grad(set_to_none=True)
-            per_image.sum().backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                z.clamp_(-config.z_range, config.z_range)
+        z, per_image = search.step()
         out.history.append(per_image.detach().view(-1, b).min(0).values.mean().item())  # best start per image
         if step == select_at:
             with torch.no_grad():
                 best = objective(G(z), tgt, z).view(restarts, b).argmin(0)
                 z = z.detach().view(restarts, b, d)[best, torch.arange(b)].clone().requires_grad_()
             tgt = targets
-            if config.optimizer == "lbfgs":
-                run = lbfgs(lambda x: objective(G(x), targets, x), z, lr, config.z_range, metric)
-                next(run)  # its first evaluation (at the selected starts) is not a step
-            else:
-                opt = torch.optim.Adam([z], lr=sched.get_last_lr()[0])
-                sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps - step, eta_min=lr * 0.02)
+            search.restart(z, tgt, steps - step)
         if step in snapshot_at:
             with torch.no_grad():
                 out.snapshots[step] = runtime.to_uint8(G(z[:b]))
@@ -236,6 +218,61 @@ def invert(G: Generator, targets: torch.Tensor, config: InversionConfig = Invers
             out.loss = objective(G(z), tgt, z).cpu().numpy()
     out.z = z.detach()[:b].cpu()
     return out
+
+
+class _Adam:
+    """Adam at ``config.lr``, cosine-decayed to 2% of it over the steps left, ``z`` projected onto
+    [-z_range, z_range] after each step; a restart goes on from the learning rate reached."""
+
+    def __init__(self, config: InversionConfig, loss):
+        self.loss, self.lr, self.eta_min, self.z_range = loss, config.lr, config.lr * 0.02, config.z_range
+
+    def start(self, z: torch.Tensor, target: torch.Tensor, steps: int) -> None:
+        self.z, self.target = z, target
+        self.opt = torch.optim.Adam([z], lr=self.lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, steps, eta_min=self.eta_min)
+
+    def restart(self, z: torch.Tensor, target: torch.Tensor, steps: int) -> None:
+        self.lr = self.sched.get_last_lr()[0]
+        self.start(z, target, steps)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.z
+        per_image = self.loss(z, self.target)
+        self.opt.zero_grad(set_to_none=True)
+        per_image.sum().backward()
+        self.opt.step()
+        self.sched.step()
+        with torch.no_grad():
+            z.clamp_(-self.z_range, self.z_range)
+        return z, per_image
+
+
+class _LBFGS:
+    """Per-image L-BFGS (:func:`lbfgs`) preconditioned by ``metric``; its first evaluation, at the
+    start, is a step, except after a restart (the selected starts were just evaluated)."""
+
+    def __init__(self, config: InversionConfig, loss, metric: torch.Tensor | None):
+        self.loss, self.lr, self.z_range, self.metric = loss, config.lr, config.z_range, metric
+
+    def start(self, z: torch.Tensor, target: torch.Tensor, steps: int) -> None:
+        self.run = lbfgs(lambda x: self.loss(x, target), z, self.lr, self.z_range, self.metric)
+
+    def restart(self, z: torch.Tensor, target: torch.Tensor, steps: int) -> None:
+        self.start(z, target, steps)
+        next(self.run)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return next(self.run)
+
+
+def _search(config: InversionConfig, loss, encoder: Encoder | None) -> _Adam | _LBFGS:
+    """The optimizer of :func:`invert` (``config.optimizer``) on ``loss(z, target) -> (B,)``:
+    ``start(z, target, steps)``, then ``step() -> (z, per-image loss)`` once a step, and
+    ``restart(z, target, steps left)`` after the best starts are selected."""
+    if config.optimizer == "lbfgs":
+        return _LBFGS(config, loss, encoder.metric if encoder is not None else None)
+    return _Adam(config, loss)
 
 
 def _objective(G: Generator, loss: str, rate_lambda: float, prior: latent_format.LatentModel | None, z_range: float,

@@ -22,18 +22,22 @@ HYBRID_OPTIMIZER = "lbfgs"  # the default hybrid search: the encoder's guess, th
 HYBRID_STEPS = 40  # evaluations of the loss and its gradient
 HYBRID_REFINE_STEPS = 0  # quantization-aware refinement steps
 HYBRID_LR = 0.1  # L-BFGS: the first step's largest move of a coordinate
-ADAM_HYBRID_LR = 0.05  # the Adam hybrid (the previous default): Adam's learning rate
+ADAM_HYBRID_STEPS = 100  # the Adam hybrid (the previous default): its steps when none are given
+ADAM_HYBRID_LR = 0.05  # Adam's learning rate
 ADAM_HYBRID_REFINE_STEPS = 20  # and its refinement steps
+LBFGS_SEARCH_STEPS = 200  # the L-BFGS search from random starts: its steps when none are given
 OPTIMIZER_NAMES = {"adam": "Adam", "lbfgs": "L-BFGS"}
 
 
-def hybrid_config(loss: str = "ssim", steps: int = HYBRID_STEPS, seed: int = 0,
+def hybrid_config(loss: str = "ssim", steps: int | None = None, seed: int = 0,
                   optimizer: str = HYBRID_OPTIMIZER) -> InversionConfig:
     """The hybrid mode: one start at the encoder's guess, then ``steps`` steps of ``optimizer``:
-    L-BFGS preconditioned by the encoder's metric, without refinement (the default), or Adam at
-    lr 0.05 with 20 refinement steps (the previous default). With ``steps=0`` the encoder alone:
-    its guess rounded to the grid, no search."""
+    L-BFGS preconditioned by the encoder's metric, without refinement (the default; 40 steps when
+    ``steps`` is None), or Adam at lr 0.05 with 20 refinement steps (the previous default; 100 steps
+    when None). With ``steps=0`` the encoder alone: its guess rounded to the grid, no search."""
     adam = optimizer == "adam"
+    if steps is None:
+        steps = ADAM_HYBRID_STEPS if adam else HYBRID_STEPS
     return InversionConfig(loss=loss, init="encoder", optimizer=optimizer, steps=steps, restarts=1,
                            lr=ADAM_HYBRID_LR if adam else HYBRID_LR,
                            refine_steps=ADAM_HYBRID_REFINE_STEPS if adam and steps else HYBRID_REFINE_STEPS,
@@ -43,9 +47,12 @@ def hybrid_config(loss: str = "ssim", steps: int = HYBRID_STEPS, seed: int = 0,
 def search_config(loss: str = "ssim", steps: int | None = None, restarts: int | None = None, seed: int = 0,
                   optimizer: str = "adam") -> InversionConfig:
     """The search from random starts: the seed's (Adam, :class:`InversionConfig`'s defaults) or, with
-    ``optimizer="lbfgs"``, the hybrid's L-BFGS and refinement without the encoder's start."""
+    ``optimizer="lbfgs"``, the hybrid's L-BFGS and refinement without the encoder's start (200 steps
+    when ``steps`` is None)."""
     base = InversionConfig(loss=loss, seed=seed)
-    steps, restarts = base.steps if steps is None else steps, base.restarts if restarts is None else restarts
+    if steps is None:
+        steps = LBFGS_SEARCH_STEPS if optimizer == "lbfgs" else base.steps
+    restarts = base.restarts if restarts is None else restarts
     if optimizer == "lbfgs":
         return InversionConfig(loss=loss, optimizer="lbfgs", steps=steps, restarts=restarts, seed=seed, lr=HYBRID_LR,
                                refine_steps=HYBRID_REFINE_STEPS)

@@ -23,11 +23,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ganlib.core import files, params, paths, runtime
+from ganlib.formats.latent_format import Z_RANGE
 from ganlib.models.checkpoints import fingerprint
 from ganlib.models.losses import image_loss
 from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 
-WEIGHTS, CONFIG = paths.ENCODER, paths.ENCODER_CONFIG
 METRIC_IMAGES = 256  # training images whose encoder guesses the metric is averaged over (64: 0.002 lower SSIM)
 METRIC_RIDGE = 0.01  # added to the metric's eigenvalues, as a fraction of the largest (0.001: 0.003 lower SSIM)
 
@@ -47,7 +47,7 @@ def _image_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def train_encoder(G: Generator, images: np.ndarray, synthetic_steps: int, real_steps: int, batch_size: int = 64,
-                  lr: float = 1e-3, seed: int = 0, synthetic_std: float = 1.0, z_range: float = 3.0,
+                  lr: float = 1e-3, seed: int = 0, synthetic_std: float = 1.0, z_range: float = Z_RANGE,
                   progress: bool = True) -> tuple[Encoder, dict]:
     """Train E against a frozen copy of ``G`` (left as it was) on uint8 (N, H, W, C) training images:
     ``synthetic_steps`` of phase (a) with z ~ N(0, ``synthetic_std``^2 I) clipped to [-z_range, z_range]
@@ -118,7 +118,7 @@ def fit_metric(G: Generator, E: Encoder, images: np.ndarray, ridge: float = METR
     return E.metric.clone()
 
 
-def encode(E: Encoder, images: np.ndarray, z_range: float = 3.0, batch_size: int = 1024) -> torch.Tensor:
+def encode(E: Encoder, images: np.ndarray, z_range: float = Z_RANGE, batch_size: int = 1024) -> torch.Tensor:
     """E's latents for uint8 (N, H, W, C) images, clipped to [-z_range, z_range]: (N, latent_dim) on the CPU."""
     with torch.no_grad():
         return torch.cat([E(runtime.to_tensor(images[i:i + batch_size])).clamp(-z_range, z_range)
@@ -128,30 +128,30 @@ def encode(E: Encoder, images: np.ndarray, z_range: float = 3.0, batch_size: int
 def save_encoder(run: str | Path, E: Encoder, G: Generator, extra: dict | None = None) -> Path:
     """Write ``encoder.json`` then ``encoder.safetensors`` into ``run`` atomically, with the
     fingerprint of the generator ``E`` belongs to. The weights, written last, mark a complete checkpoint."""
-    run = Path(run)
+    run = paths.RunDir(run)
     meta = {"config": E.config.to_dict(), "generator_fingerprint": fingerprint(G).hex(), **(extra or {})}
-    files.write_text(run / CONFIG, json.dumps(meta, indent=2))
+    files.write_text(run.encoder_config, json.dumps(meta, indent=2))
     state = {k: v.detach().cpu().contiguous() for k, v in E.state_dict().items()}
-    with files.atomic_path(run / WEIGHTS) as tmp:
+    with files.atomic_path(run.encoder) as tmp:
         save_file(state, str(tmp), metadata={"generator_fingerprint": meta["generator_fingerprint"]})
-    return run / WEIGHTS
+    return run.encoder
 
 
 def load_encoder(run: str | Path, G: Generator) -> Encoder | None:
     """The encoder of a run directory, in eval mode on the CPU (safetensors: no code is unpickled),
     or None when the run has none. ``ValueError`` when it was trained against another generator."""
-    run = Path(run)
-    if not (run / WEIGHTS).is_file():
+    run = paths.RunDir(run)
+    if not run.encoder.is_file():
         return None
-    weights = load_file(str(run / WEIGHTS))
-    meta = json.loads((run / CONFIG).read_text())
+    weights = load_file(str(run.encoder))
+    meta = json.loads(run.encoder_config.read_text())
     mine = fingerprint(G).hex()
     if meta.get("generator_fingerprint") != mine:
-        raise ValueError(f"{run / WEIGHTS} belongs to generator {meta.get('generator_fingerprint')}, not to "
+        raise ValueError(f"{run.encoder} belongs to generator {meta.get('generator_fingerprint')}, not to "
                          f"this one ({mine}); retrain it (make encoder) or use init='random'")
     E = Encoder(GanConfig(**meta["config"]))
     if "metric" not in weights:
-        raise ValueError(f"{run / WEIGHTS} has no search metric (it was written before the hybrid search used "
+        raise ValueError(f"{run.encoder} has no search metric (it was written before the hybrid search used "
                          "L-BFGS); retrain it (make encoder)")
     E.load_state_dict(weights)
     return E.eval()

@@ -130,9 +130,6 @@ def unwrap_batchnorm(G: Generator) -> Generator:
 
 
 # ---------------------------------------------------------------- the training stage, in one process or under torchrun
-HISTORY = paths.TRAIN_HISTORY
-
-
 def save_history(run: str | Path, hist: dict) -> Path:
     """Write the training history (losses, snapshots, seconds) to ``run/train_history.npz``, atomically."""
     snaps = hist["snapshots"]
@@ -140,15 +137,15 @@ def save_history(run: str | Path, hist: dict) -> Path:
               "snapshot_steps": np.asarray([s for s, _ in snaps], np.int64),
               "snapshots": np.stack([im for _, im in snaps]) if snaps else np.zeros((0,), np.uint8),
               "seconds": np.float64(hist["seconds"]), "processes": np.int64(hist.get("processes", 1))}
-    with files.atomic_path(Path(run) / HISTORY) as tmp:
+    with files.atomic_path(paths.RunDir(run).train_history) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    return Path(run) / HISTORY
+    return paths.RunDir(run).train_history
 
 
 def load_history(run: str | Path) -> dict:
     """The history :func:`save_history` wrote, as :func:`train_gan` returns it."""
-    with np.load(Path(run) / HISTORY) as npz:
+    with np.load(paths.RunDir(run).train_history) as npz:
         return {"d_loss": npz["d_loss"].tolist(), "g_loss": npz["g_loss"].tolist(),
                 "snapshots": list(zip(npz["snapshot_steps"].tolist(), npz["snapshots"]))
                 if len(npz["snapshot_steps"]) else [],
@@ -173,7 +170,8 @@ def torchrun_command(profile: str, config: GanConfig, steps: int, batch_size: in
     ``--nnodes 2 --node-rank 0 --rdzv-backend c10d --rdzv-endpoint host:29500 --nproc-per-node 8``)."""
 
     launcher = shlex.split(os.environ.get(TORCHRUN_ENV, "")) or ["--standalone", "--nproc-per-node", str(processes)]
-    return [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "ganlib.models.gan_training", "--profile", profile,
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "ganlib.models.gan_training",
+            "--profile", profile,
             "--latent-dim", str(config.latent_dim), "--width", str(config.width), "--steps", str(steps),
             "--batch-size", str(batch_size), "--lr", repr(lr), "--seed", str(seed),
             *([] if mixed_precision else ["--no-mixed-precision"])]
@@ -201,7 +199,8 @@ def run_stage(profile: str, images: np.ndarray, config: GanConfig, steps: int, b
     cmd = torchrun_command(profile, config, steps, batch_size, lr, seed, processes, mixed_precision)
     print("torchrun", " ".join(cmd[3:]))  # what every node runs (its own rendezvous arguments for others)
     status = subprocess.run(cmd, stdout=out, stderr=out, env={**os.environ, "GANLIB_WORKDIR": str(paths.work_dir())})
-    if status.returncode != 0 or not (run / checkpoints.WEIGHTS).exists() or (run / checkpoints.WEIGHTS).stat().st_mtime < started - 1:
+    weights = run.generator
+    if status.returncode != 0 or not weights.exists() or weights.stat().st_mtime < started - 1:
         raise RuntimeError(f"training under torchrun failed (exit status {status.returncode}); its log is on the "
                            f"terminal. Command: {' '.join(cmd)}")
     return checkpoints.load_generator(run), load_history(run)
@@ -212,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     process, or as one of torchrun's processes; rank 0 writes the checkpoint and history."""
 
 
-    p = argparse.ArgumentParser(prog="python -m ganlib.models.gan_training", description=main.__doc__.split(":", 1)[1].strip())
+    p = argparse.ArgumentParser(prog="python -m ganlib.models.gan_training",
+                                description=main.__doc__.split(":", 1)[1].strip())
     p.add_argument("--profile", required=True)
     p.add_argument("--latent-dim", type=int, required=True)
     p.add_argument("--width", type=int, required=True)

@@ -40,7 +40,6 @@ COMPRESSAI_VERSION = compressai.__version__
 MODELS = ("factorized", "hyperprior")  # the baseline models
 KINDS = (*MODELS, "conditional")  # every model, with the residual layer's (ConditionalPrior)
 DOWN = 2  # default number of stride-2 stages of g_a
-META = paths.LEARNED_META
 
 
 def multiple(model: str, down: int = DOWN) -> int:
@@ -238,7 +237,8 @@ def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, 
               lr: float, seed: int, n: int, m: int, down: int = DOWN, workers: int | None = None
               ) -> tuple[list[tuple[CompressionModel, float]], list[dict], dict[str, list]]:
     """Train every model at every λ on ``images`` (uint8 (N, H, W, C)), ``workers`` at a time
-    (:func:`train_many`), save each to :func:`checkpoint` and the budget to ``run/learned.json``.
+    (:func:`train_many`), save each to the run's ``learned/`` (:meth:`ganlib.core.paths.RunDir.learned_model`)
+    and the budget to ``learned.json``.
     Returns the trained models with their λ, one budget row per model (:func:`budget_row`) and the per-step train bpp
     by ``"<model>, λ=<lambda>"``."""
     trained, budget, train_bpp = [], [], {}
@@ -246,11 +246,12 @@ def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, 
              "m": m, "model": kind, "down": down} for kind in models for lam in lambdas]
     for job, (model, hist) in zip(jobs, train_many(jobs, workers, "train learned codecs")):
         kind, lam = job["model"], job["lam"]
-        save(checkpoint(run, kind, lam), model)
+        save(paths.RunDir(run).learned_model(kind, lam), model)
         trained.append((model, lam))
         budget.append(budget_row(kind, lam, steps, batch_size, lr, hist))
         train_bpp[f"{kind}, λ={lam}"] = hist["bpp"]
-    files.write_text(Path(run) / META, json.dumps({"n": n, "m": m, "down": down, "runs": budget}, indent=2))
+    meta = {"n": n, "m": m, "down": down, "runs": budget}
+    files.write_text(paths.RunDir(run).learned_meta, json.dumps(meta, indent=2))
     return trained, budget, train_bpp
 
 
@@ -260,11 +261,6 @@ def budget_row(kind: str, lam: float, steps: int, batch_size: int, lr: float, hi
     return {"model": kind, "lambda": lam, "steps": steps, "batch_size": batch_size, "lr": lr,
             "seconds": round(hist["seconds"], 1), "final_train_bpp": float(np.mean(hist["bpp"][-100:])),
             "final_train_mse": float(np.mean(hist["mse"][-100:]))}
-
-
-def checkpoint(run: str | Path, model: str, lam: float) -> Path:
-    """Where a run keeps the trained ``model`` for trade-off ``lam``."""
-    return Path(run) / "learned" / f"{model}_lambda_{lam}.safetensors"
 
 
 def save(path: str | Path, model: CompressionModel) -> None:

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("mse", "l1", "ssim", "msssim")
-MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
+# Wang et al. 2003: the reported MS-SSIM's too (ganlib.evaluation.metrics.MS_SSIM_WEIGHTS, torch-free, a layer
+# above; tests/evaluation/test_metrics.py checks the two are equal)
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def ssim_parts(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,8 +30,9 @@ def ssim_parts(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> tuple[torch.Te
 
 def ms_ssim_uniform(x: torch.Tensor, y: torch.Tensor, win: int = 7) -> torch.Tensor:
     """Per-image MS-SSIM (B,) with a uniform ``win`` x ``win`` window (the search's loss; the reported
-    metric is :func:`ganlib.evaluation.metrics.ms_ssim`, Gaussian 11 x 11 on 0..255), over as many dyadic scales as keep the side >= ``win``
-    (3 for 28 px), with the standard weights renormalised to those scales."""
+    metric is :func:`ganlib.evaluation.metrics.ms_ssim`, Gaussian 11 x 11 on 0..255), over as many
+    dyadic scales as keep the side >= ``win`` (3 for 28 px), with the standard weights renormalised
+    to those scales."""
     levels = max(1, min(len(MSSSIM_WEIGHTS), int(math.log2(min(x.shape[-2:]) / win)) + 1))
     weights = torch.tensor(MSSSIM_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     weights = weights / weights.sum()

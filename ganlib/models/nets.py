@@ -15,9 +15,7 @@ import torch
 from torch import nn
 
 from ganlib.core import params
-
-IMAGE_SIZES = (28, 32, 64, 128)  # the sides the family supports; GanConfig refuses others
-CHANNELS = (1, 3)
+from ganlib.data.datasets import CHANNELS, IMAGE_SIZES  # the sides and channel counts the family supports
 
 
 @dataclass(frozen=True)

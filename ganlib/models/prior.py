@@ -13,7 +13,7 @@ Measured on the default run (hybrid latents of 1024 training images, code length
 images): per-dimension Gaussian, logistic, Student-t and 2- or 3-component Gaussian mixtures
 all code within 0.1 byte per file of each other, so the Gaussian (constriction's built-in
 ``QuantizedGaussian``) is kept. Latents of the full random-start search are about twice as
-wide as the hybrid ones; the per-file scale of the range-coded payload (``codec.SCALES``)
+wide as the hybrid ones; the per-file scale of the range-coded payload (``latent_format.SCALES``)
 absorbs that.
 
 The *unit prior* N(0, 1) in every dimension is the fallback when a run has no ``prior.json``
@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlib.core import files, paths
+from ganlib.core import files, params, paths
 from ganlib.formats import latent_format
 from ganlib.models.checkpoints import fingerprint
 
-FILE = paths.PRIOR
 FORMAT = "ganlib latent prior"
 FIT_IMAGES = 1024  # training images whose hybrid latents the prior is fitted to
 MIN_STD = 0.01  # floor on a fitted standard deviation
@@ -47,13 +46,13 @@ def model_shape(G) -> tuple[int, int, int]:
     return (c.image_size, c.image_size, c.channels)
 
 
-def unit(G, z_range: float = 3.0) -> latent_format.LatentModel:
+def unit(G, z_range: float = latent_format.Z_RANGE) -> latent_format.LatentModel:
     """The unit prior N(0, 1) in every dimension, with generator ``G``."""
     d = G.config.latent_dim
     return latent_format.LatentModel.create(fingerprint(G), model_shape(G), z_range, np.zeros(d), np.ones(d))
 
 
-def fit(latents, G, z_range: float = 3.0) -> latent_format.LatentModel:
+def fit(latents, G, z_range: float = latent_format.Z_RANGE) -> latent_format.LatentModel:
     """Fit the per-dimension Gaussian to latents (N, latent_dim) of generator ``G``: the mean and the
     standard deviation (at least :data:`MIN_STD`) of each dimension, after clipping to the range."""
     z = np.clip(np.asarray(latents, dtype=np.float64), -z_range, z_range)
@@ -80,7 +79,7 @@ def to_json(model: latent_format.LatentModel, fitted_on: dict | None = None) -> 
 
 def save(run: str | Path, model: latent_format.LatentModel, fitted_on: dict | None = None) -> Path:
     """Write ``run/prior.json`` atomically (floats in JSON round-trip exactly)."""
-    path = Path(run) / FILE
+    path = paths.RunDir(run).prior
     files.write_text(path, json.dumps(to_json(model, fitted_on), indent=1))
     return path
 
@@ -95,7 +94,7 @@ def load(run: str | Path, G, missing: str = "error") -> latent_format.LatentMode
     ``prior.json``: ``missing="error"`` raises ``FileNotFoundError`` saying to re-run
     ``make encoder``, ``"none"`` returns None (the caller falls back to :func:`unit`, explicitly).
     :class:`PriorError` naming the file if it is unreadable, for another generator, or edited."""
-    path = Path(run) / FILE
+    path = paths.RunDir(run).prior
     if not path.is_file():
         if missing == "none":
             return None
@@ -103,7 +102,7 @@ def load(run: str | Path, G, missing: str = "error") -> latent_format.LatentMode
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PriorError(f"{path}: not a readable JSON file ({' '.join(str(exc).split())})") from None
+        raise PriorError(f"{path}: not a readable JSON file ({params.one_line(exc)})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("family") != "gaussian":
         raise PriorError(f"{path}: not a Gaussian latent prior written by ganlib.models.prior.save")
     mine = fingerprint(G).hex()
@@ -111,9 +110,10 @@ def load(run: str | Path, G, missing: str = "error") -> latent_format.LatentMode
         raise PriorError(f"{path} belongs to generator {meta.get('generator_fingerprint')}, not to this one ({mine}); "
                          f"{_missing_hint(Path(run))}")
     try:
-        model = latent_format.LatentModel.create(fingerprint(G), model_shape(G), meta["z_range"], meta["mean"], meta["std"])
+        model = latent_format.LatentModel.create(fingerprint(G), model_shape(G), meta["z_range"], meta["mean"],
+                                                 meta["std"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise PriorError(f"{path}: invalid prior ({' '.join(str(exc).split())})") from None
+        raise PriorError(f"{path}: invalid prior ({params.one_line(exc)})") from None
     if model.latent_dim != G.config.latent_dim:
         raise PriorError(f"{path}: {model.latent_dim} dimensions; the generator has {G.config.latent_dim}")
     if meta.get("model_fingerprint") != model.fingerprint.hex():
@@ -132,7 +132,7 @@ def _interval_mass(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def rate_bits(z: torch.Tensor, model: latent_format.LatentModel, bits: int | None = None) -> torch.Tensor:
     """Per-image code length in bits (B,) of latents ``z`` (B, latent_dim) under the prior, as the
-    range-coded payload spends it: the best of the per-file scales (``codec.SCALES``) plus the
+    range-coded payload spends it: the best of the per-file scales (``latent_format.SCALES``) plus the
     3 bits of the scale index. With ``bits``, ``z`` are cell centres (pass them straight-through
     for gradients) and each dimension costs -log2 of its cell's probability under the Gaussian,
     the two end cells taking the tails beyond [-r, r] (as constriction's ``QuantizedGaussian``

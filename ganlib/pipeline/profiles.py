@@ -32,7 +32,8 @@ NOTEBOOKS = {
     "residual": "04b_residual",
     "results": "05_results",
 }
-STAGES = tuple(s for key in NOTEBOOKS for s in ([f"invert_{n}" for n in paths.INVERSIONS] if key == "invert" else [key]))
+STAGES = tuple(s for key in NOTEBOOKS
+               for s in ([f"invert_{n}" for n in paths.INVERSIONS] if key == "invert" else [key]))
 SET_BY_PIPELINE = ("profile",)  # parameters the pipeline sets itself (stage_params), not the profile's sections
 STUDY_SECTION = "models"  # a params/*.yaml with this section holds ganlib.pipeline.study's settings, not a profile
 
@@ -84,15 +85,13 @@ def load_profile(profile: str) -> dict:
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise ValueError(f"profile={profile!r} is not allowed; choose one of: {', '.join(known)}")
-    try:
-        sections = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    sections = params.read_yaml(path) or {}
     if not isinstance(sections, dict):
         raise ValueError(f"{path}: must be a mapping of stage names to sections; got {type(sections).__name__}")
     if STUDY_SECTION in sections:
         raise ValueError(f"profile={profile!r} is not allowed; {path.name} holds the settings of the capacity study "
-                         f"(make study, or python -m ganlib.pipeline.study --profile {profile}), not a profile of the chain")
+                         f"(make study, or python -m ganlib.pipeline.study --profile {profile}), "
+                         "not a profile of the chain")
     unknown = [s for s in sections if s not in STAGES]
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STAGES)}")

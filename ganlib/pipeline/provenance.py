@@ -25,7 +25,7 @@ def environment(run: str | Path) -> pd.DataFrame:
     ``run``'s files)."""
 
 
-    run = Path(run)
+    run = paths.RunDir(run)
     out = {
         "Libraries": f"Python {platform.python_version()}, torch {torch.__version__}, NumPy {np.__version__}, "
                      f"pandas {pd.__version__}, scikit-image {skimage.__version__}, SciPy {scipy.__version__}, "
@@ -35,14 +35,14 @@ def environment(run: str | Path) -> pd.DataFrame:
         "Machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, device {runtime.device()}, "
                    f"torch threads {torch.get_num_threads()}",
     }
-    if (run / paths.GENERATOR_CONFIG).is_file():
-        g = json.loads((run / paths.GENERATOR_CONFIG).read_text())
+    if run.generator_config.is_file():
+        g = json.loads(run.generator_config.read_text())
         config = ", ".join(f"{k} {v}" for k, v in g["config"].items())
         trained = f", trained {g['steps']} steps in {g['seconds']} s" if g.get("steps") and g.get("seconds") else ""
         out["Generator"] = (f"{config}; {g.get('generator_parameters', 0):,} parameters{trained}; "
                             f"fingerprint {g['fingerprint']}")
-    if (run / paths.LEARNED_META).is_file():
-        budget = json.loads((run / paths.LEARNED_META).read_text())
+    if run.learned_meta.is_file():
+        budget = json.loads(run.learned_meta.read_text())
         runs = budget.get("runs", [])
         out["Learned codecs"] = (f"N={budget.get('n')}, M={budget.get('m')}: " + "; ".join(
             f"{r['model']} λ={r['lambda']}: {r['steps']} steps in {r['seconds']} s" for r in runs)

@@ -20,10 +20,10 @@ import pandas as pd
 
 from ganlib.core import files, paths
 from ganlib.evaluation import tradeoff
-from ganlib.models import checkpoints, encoder, prior
+from ganlib.models import encoder
 from ganlib.pipeline import profiles
 
-SHIPPED = (checkpoints.CONFIG, checkpoints.WEIGHTS, prior.FILE, encoder.CONFIG, encoder.WEIGHTS)  # weights last
+SHIPPED = (paths.GENERATOR_CONFIG, paths.GENERATOR, paths.PRIOR, paths.ENCODER_CONFIG, paths.ENCODER)  # weights last
 
 
 def commit() -> str:
@@ -40,7 +40,8 @@ def commit() -> str:
 
 def card(profile: str, run: Path, report: Path) -> str:
     """The model card (Markdown) of a run."""
-    gen, enc = (json.loads((run / name).read_text()) for name in (checkpoints.CONFIG, encoder.CONFIG))
+    run = paths.RunDir(run)
+    gen, enc = (json.loads(path.read_text()) for path in (run.generator_config, run.encoder_config))
     data = profiles.stage_params(profile, "data")
     size = gen["config"]["image_size"]
     lines = [
@@ -61,7 +62,7 @@ def card(profile: str, run: Path, report: Path) -> str:
         f"{enc.get('seed')}, {enc.get('seconds')} s |",
         f"| search metric | in the encoder's weights: the inverse of G's mean J^T J at E's guesses for "
         f"{encoder.METRIC_IMAGES} training images, the hybrid search's L-BFGS preconditioner |",
-        f"| prior | `{prior.FILE}`: per-dimension density of inverted training latents |", ""]
+        f"| prior | `{paths.PRIOR}`: per-dimension density of inverted training latents |", ""]
     summary = report / "summary.csv"
     if summary.is_file():
         gan = pd.read_csv(summary).query("scheme == 'gan'")
@@ -69,8 +70,8 @@ def card(profile: str, run: Path, report: Path) -> str:
                   "| split | bpp | PSNR (dB) | SSIM |", "|---|---:|---:|---:|"]
         lines += [f"| {r.split} | {r.bpp:.3f} | {r.psnr:.2f} | {r.ssim:.3f} |" for r in gan.itertuples()]
         lines.append("")
-    if (run / "tradeoff.csv").is_file():
-        modes = tradeoff.summarize(pd.read_csv(run / "tradeoff.csv")).query("split == 'unseen'")
+    if run.tradeoff_csv.is_file():
+        modes = tradeoff.summarize(pd.read_csv(run.tradeoff_csv)).query("split == 'unseen'")
         lines += ["Encoding modes on unseen images (03b; encode time on the report's machine):", "",
                   "| mode | encode ms per image | bpp | SSIM |", "|---|---:|---:|---:|"]
         lines += [f"| {r.label} | {r.encode_ms:.1f} | {r.bpp:.3f} | {r.ssim:.3f} |" for r in modes.itertuples()]

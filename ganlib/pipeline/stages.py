@@ -1,19 +1,184 @@
 """The work of each stage of the chain, one function per notebook (the notebooks call them, show and
 explain), so that a stage's computation lives in the package, with tests, and runs the same from a
-notebook, a study or a benchmark."""
+notebook, a study or a benchmark. Every file a stage writes is named by the run directory,
+:class:`ganlib.core.paths.RunDir`.
+
+====================  =====================================================================
+notebook              work
+====================  =====================================================================
+01_data               :func:`prepare_data` (the capacity study: :func:`data_arrays`)
+02_train_gan          :func:`ganlib.models.gan_training.run_stage`
+02b_train_encoder     :func:`train_encoder` (shown: :func:`encoder_guesses`, :func:`prior_savings`)
+03_invert             :func:`inversion_settings`, then after the search :func:`invert_files` (the
+                      capacity study: :func:`latent_files`)
+03b_tradeoff          :func:`measure_modes` (one mode: :func:`measure`)
+04_baselines          :func:`score_baselines`
+04b_residual          :func:`train_residual`, then :func:`score_residual`
+05_results            :mod:`ganlib.evaluation.analysis`, one call per table or figure
+====================  =====================================================================
+"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from ganlib.codecs import families, residual
 from ganlib.codecs.gan import GanCodec
-from ganlib.evaluation import analysis
-from ganlib.formats.latent_format import LatentModel
-from ganlib.inversion.modes import Mode
+from ganlib.core import files, params, paths, runtime
+from ganlib.data import datasets
+from ganlib.evaluation import metrics, scoring
+from ganlib.formats import latent_format
+from ganlib.formats.interface import Codec
+from ganlib.inversion import modes
+from ganlib.inversion.invert import Inversion, InversionConfig, check_bits
+from ganlib.models import encoder, prior
 from ganlib.models.nets import Encoder, Generator
+
+
+def split_images(arrays: dict[str, np.ndarray], split: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` (None: all) evaluation images of ``split`` as 01_data drew them: their ids and
+    the uint8 images (seen: from the training set, unseen: from the held-out set)."""
+    ids = arrays[f"{split}_ids"][:n]
+    return ids, arrays["train" if split == "seen" else "test"][ids]
+
+
+# ---------------------------------------------------------------- 01_data
+def data_arrays(dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,
+                unseen_fraction: float, n_images: int, n_eval: int) -> dict[str, np.ndarray]:
+    """The data set (:func:`ganlib.data.datasets.load`) with the evaluation images of each split
+    drawn from ``seed`` (``seen_ids``, ``unseen_ids``: :func:`ganlib.data.datasets.eval_images`)."""
+    arrays = datasets.load(dataset, data_dir, image_size, channels, seed, unseen_fraction, n_images)
+    for split in datasets.SPLITS:
+        arrays[f"{split}_ids"] = datasets.eval_images(arrays, split, n_eval, seed)[1]
+    return arrays
+
+
+def prepare_data(run: str | Path, dataset: str, data_dir: str | None, image_size: int, channels: int, seed: int,
+                 unseen_fraction: float, n_images: int, n_eval: int) -> dict[str, np.ndarray]:
+    """01_data: :func:`data_arrays`, written to the run's ``data.npz``; returns them."""
+    arrays = data_arrays(dataset, data_dir, image_size, channels, seed, unseen_fraction, n_images, n_eval)
+    datasets.save(paths.RunDir(run).data, arrays)
+    return arrays
+
+
+# ---------------------------------------------------------------- 02b_train_encoder
+def train_encoder(run: str | Path, G: Generator, arrays: dict[str, np.ndarray], synthetic_steps: int,
+                  real_steps: int, synthetic_std: float, batch_size: int, lr: float, seed: int
+                  ) -> tuple[Encoder, dict, latent_format.LatentModel, int]:
+    """02b_train_encoder, in this order: train the encoder on the training images
+    (:func:`ganlib.models.encoder.train_encoder`); draw the training images the prior is fitted to
+    (:func:`ganlib.models.prior.fit_ids`: never an evaluation image); fit the encoder's search
+    metric (:func:`ganlib.models.encoder.fit_metric`), before the hybrid search uses it; fit the
+    latent prior to the hybrid search's latents (:func:`ganlib.inversion.modes.hybrid_latents`)
+    and write ``prior.json``; then write the encoder.
+
+    The encoder's weights are written LAST: their file marks the stage complete (it is make's
+    target, and what the later stages load), so an interrupted stage never leaves an encoder
+    beside a missing or stale prior. Returns the encoder, its training history, the prior and
+    the number of images it was fitted to."""
+    E, history = encoder.train_encoder(G, arrays["train"], synthetic_steps, real_steps, batch_size, lr, seed,
+                                       synthetic_std)
+    fit_ids = prior.fit_ids(arrays, prior.FIT_IMAGES, seed)  # training images, never the evaluation images
+    encoder.fit_metric(G, E, arrays["train"][fit_ids[:encoder.METRIC_IMAGES]])  # before the hybrid search uses it
+    P = prior.fit(modes.hybrid_latents(G, E, arrays["train"][fit_ids], progress=True), G)
+    prior.save(run, P, {"images": len(fit_ids), "images_from": "train minus seen_ids", "seed": seed,
+                        "search": "hybrid (ganlib.inversion.modes.hybrid_config), loss ssim"})
+    encoder.save_encoder(run, E, G, extra={"synthetic_steps": synthetic_steps, "real_steps": real_steps,
+                                           "synthetic_std": synthetic_std, "batch_size": batch_size, "lr": lr,
+                                           "seed": seed, "seconds": round(history["seconds"], 1),
+                                           "encoder_parameters": sum(p.numel() for p in E.parameters()),
+                                           "prior_model_fingerprint": P.fingerprint.hex()})  # last: stage complete
+    return E, history, P, len(fit_ids)
+
+
+def encoder_guesses(G: Generator, E: Encoder, arrays: dict[str, np.ndarray]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
+    """The encoder alone, no search: G(E(x)) for the evaluation images of each split. Returns, each
+    by split, the images, their reconstructions and the mean SSIM of the reconstructions."""
+    images = {s: split_images(arrays, s)[1] for s in datasets.SPLITS}
+    recon = {s: runtime.to_uint8(G(encoder.encode(E, im))) for s, im in images.items()}
+    ssim = {s: float(np.mean([metrics.ssim(a, b) for a, b in zip(images[s], recon[s])])) for s in datasets.SPLITS}
+    return images, recon, ssim
+
+
+def prior_savings(G: Generator, E: Encoder, P: latent_format.LatentModel, images: np.ndarray,
+                  bits: Sequence[int] = (4, 6, 8)) -> pd.DataFrame:
+    """What the fitted prior ``P`` saves: the mean file bytes of the encoder's guesses for ``images``
+    (no search) quantized at each of ``bits``, coded under the unit prior N(0, 1) and under ``P``,
+    and the fixed-length (raw) file's bytes; one row per bit depth."""
+    z = encoder.encode(E, images, P.z_range).numpy()
+    coders = {"unit prior N(0, 1)": GanCodec(G), "fitted prior": GanCodec(G, prior=P)}
+    sizes = pd.DataFrame({name: [np.mean([len(c.pack(s, b)) for s in latent_format.quantize(z, b, P.z_range)])
+                                 for b in bits] for name, c in coders.items()}, index=[f"{b} bits" for b in bits])
+    sizes["raw"] = [latent_format.max_file_bytes(G.config.latent_dim, b) for b in bits]
+    return sizes
+
+
+# ---------------------------------------------------------------- 03_invert
+def inversion_settings(split: str, name: str, n_images: int, bits, **search) -> tuple[str, InversionConfig, list[int]]:
+    """03_invert's parameters, checked (ValueError naming the first bad one): the run's name (the
+    split when ``name`` is empty), the search (:class:`ganlib.inversion.invert.InversionConfig` of
+    ``search``, its fields) and the bit depths, ascending."""
+    params.choice("split", split, datasets.SPLITS)
+    name = name or split
+    params.slug("name", name)
+    params.int_range("n_images", n_images, 1, 10**6)
+    return name, InversionConfig(**search), check_bits(bits)
+
+
+def latent_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, bit_depths: Sequence[int],
+                 run: str | Path, name: str, rounded: bool = True, log: Callable[[str], None] | None = None
+                 ) -> tuple[list[dict], dict[int, np.ndarray]]:
+    """The files of one search (``result``, for ``originals``, evaluation images ``ids``) at every
+    bit depth, in order. For each: with ``rounded``, the latents rounded to the grid, packed and
+    scored from their bytes (not written: the control of refinement); then the latents refined on
+    the grid (:meth:`ganlib.codecs.gan.GanCodec.refined_symbols`), each file written to the run's
+    ``latents/<name>/b<bits>/<id>.gan``, read back, decoded and scored. ``log``: a line per bit depth.
+
+    Returns the rows (``image_id``, ``bits``, ``stage`` = ``rounded`` or ``refined``, then
+    :func:`ganlib.evaluation.scoring.score_files`' keys) and the decoded refined images by bit depth."""
+    run = paths.RunDir(run)
+    rows, decoded = [], {}
+    for b in bit_depths:
+        if rounded:
+            blobs = [gan.pack(s, b) for s in latent_format.quantize(result.z.numpy(), b, gan.config.z_range)]
+            rows += [{"image_id": int(i), "bits": b, "stage": "rounded", **r}
+                     for i, r in zip(ids, scoring.score_files(gan, blobs, originals)[0])]
+        refined = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
+        stored = [run.latent_file(name, b, i) for i in ids]
+        scored, decoded[b] = scoring.write_and_score(gan, refined, originals, stored)
+        rows += [{"image_id": int(i), "bits": b, "stage": "refined", **r} for i, r in zip(ids, scored)]
+        if log is not None:
+            log(f"{b} bits: mean file {np.mean([r['bytes'] for r in scored]):.1f} bytes (bound "
+                f"{latent_format.max_file_bytes(gan.G.config.latent_dim, b, gan.shape)}), "
+                f"SSIM {np.mean([r['ssim'] for r in scored]):.4f}")
+    return rows, decoded
+
+
+def invert_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, float_images: np.ndarray,
+                 bit_depths: Sequence[int], run: str | Path, name: str, split: str, loss: str,
+                 log: Callable[[str], None] | None = print) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+    """03_invert after its search: the unquantized reconstructions ``float_images`` scored (rows of
+    stage ``float``), then :func:`latent_files`; every row with the ``split``, the ``loss`` and the
+    image id. Writes the run's ``invert_<name>.csv`` (the rows) and ``invert_<name>.npz`` (ids,
+    originals, float images and the decoded files per bit depth). Returns the rows and the decoded
+    images by bit depth."""
+    run = paths.RunDir(run)
+    meta = {"split": split, "loss": loss}
+    rows = [{**meta, "image_id": int(i), "bits": np.nan, "stage": "float", "psnr": metrics.psnr(o, d),
+             "mse": metrics.mse(o, d), "ssim": metrics.ssim(o, d)}
+            for i, o, d in zip(ids, originals, float_images)]
+    found, decoded = latent_files(gan, originals, ids, result, bit_depths, run, name, log=log)
+    table = pd.DataFrame(rows + [{**meta, **r} for r in found])
+    datasets.save(run.inversion_npz(name), {"ids": ids, "originals": originals, "float_images": float_images,
+                                            **{f"decoded_b{b}": im for b, im in decoded.items()}})
+    files.write_csv(run.inversion_csv(name), table)
+    return table, decoded
 
 
 # ---------------------------------------------------------------- 03b_tradeoff
@@ -25,8 +190,8 @@ def warm_up(gan: GanCodec, images: np.ndarray) -> None:
     GanCodec(gan.G, gan.param, fast, encoder=gan.encoder, prior=gan.prior).encode_batch(images[:2])
 
 
-def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: np.ndarray, ids, mode: Mode,
-            bits: int, folder: Path) -> list[dict]:
+def measure(G: Generator, E: Encoder | None, prior: latent_format.LatentModel | None, images: np.ndarray, ids,
+            mode: modes.Mode, bits: int, folder: Path) -> list[dict]:
     """Encode ``images`` as one batch with ``mode`` (files coded under ``prior``, the run's latent
     prior; None: the unit prior), timed (wall clock, after :func:`warm_up`), write one file per
     image to ``folder/<id>.gan``, read them back, decode and score. One row per image, with the mode,
@@ -37,7 +202,83 @@ def measure(G: Generator, E: Encoder | None, prior: LatentModel | None, images: 
     start = time.perf_counter()
     blobs = gan.encode_batch(images)
     ms = 1000 * (time.perf_counter() - start) / len(images)
-    rows, _ = analysis.write_and_score(gan, blobs, images, [Path(folder) / f"{i}.gan" for i in ids])
+    rows, _ = scoring.write_and_score(gan, blobs, images, [Path(folder) / paths.latent_name(i) for i in ids])
     return [{"mode": mode.name, "optimizer": c.optimizer, "label": mode.label, "steps": c.steps, "restarts": c.restarts,
              "refine_steps": c.refine_steps, "bits": bits, "image_id": int(i), "encode_ms": ms, **r}
             for i, r in zip(ids, rows)]
+
+
+def measure_modes(run: str | Path, G: Generator, E: Encoder, P: latent_format.LatentModel | None,
+                  arrays: dict[str, np.ndarray], mode_list: Sequence[modes.Mode], bits: int, n_images: int,
+                  loss: str) -> pd.DataFrame:
+    """03b_tradeoff: every mode of ``mode_list`` on the first ``n_images`` evaluation images of each
+    split (unseen first), :func:`measure`'d into the run's ``tradeoff/<split>/<mode slug>/``; the
+    rows (with ``split`` and ``loss``) are written to ``tradeoff.csv`` and returned."""
+    run = paths.RunDir(run)
+    rows = []
+    for split in ["unseen", "seen"]:
+        ids, images = split_images(arrays, split, n_images)
+        for mode in runtime.progress(mode_list, desc=split):
+            folder = run.tradeoff_dir(split, mode.slug)
+            rows += [{"split": split, "loss": loss, **r} for r in measure(G, E, P, images, ids, mode, bits, folder)]
+    table = pd.DataFrame(rows)
+    files.write_csv(run.tradeoff_csv, table)
+    return table
+
+
+# ---------------------------------------------------------------- 04_baselines
+def score_baselines(run: str | Path, arrays: dict[str, np.ndarray], codecs: Sequence[Codec],
+                    learned_codecs: Sequence[Codec] = ()) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """04_baselines: every codec on every evaluation image of each split
+    (:func:`ganlib.evaluation.scoring.score_codecs`), each file in the run's
+    ``baselines/<codec id>/<split>_<id>.<codec name>``. The rows go to ``baselines.csv``; the decoded
+    images of the seed's schemes (:data:`ganlib.codecs.families.SUMMARY`) and of ``learned_codecs``,
+    for 05's side-by-side grid, to ``baselines.npz``. Returns both."""
+    run = paths.RunDir(run)
+    keep = {(s.family, s.param) for s in families.SUMMARY.values()} | {(c.name, c.param) for c in learned_codecs}
+    images = {split: split_images(arrays, split) for split in datasets.SPLITS}
+    table, decoded = scoring.score_codecs(codecs, images, run.baseline_file, keep=lambda c: (c.name, c.param) in keep,
+                                          bar=runtime.progress)
+    datasets.save(run.baselines_npz, decoded)
+    files.write_csv(run.baselines_csv, table)
+    return table, decoded
+
+
+# ---------------------------------------------------------------- 04b_residual
+def train_residual(run: str | Path, arrays: dict[str, np.ndarray], base: GanCodec, base_bits: int, loss: str,
+                   train_images: int, lambdas: list, steps: int, batch_size: int, lr: float, seed: int, n: int,
+                   m: int, down: int) -> tuple[list, list[dict], dict, dict]:
+    """04b_residual's training: the base layers of ``train_images`` training images
+    (:func:`ganlib.codecs.residual.training_subset`), encoded and decoded as the codec will (timed),
+    then the learned residual coder at every λ (:func:`ganlib.codecs.residual.train_all`, which
+    writes the models and ``residual.json``). Returns the enhancement layers, the budget rows,
+    the per-step train bpp and the base layer's settings (with ``train_images`` and ``base_seconds``)."""
+    train = residual.training_subset(arrays["train"], train_images, seed)
+    start = time.perf_counter()
+    train_bases = residual.base_images(base, train, progress=True)
+    base_seconds = time.perf_counter() - start
+    meta = {"base_bits": base_bits, "loss": loss, "train_images": len(train), "base_seconds": round(base_seconds, 1)}
+    layers, budget, train_bpp = residual.train_all(train, train_bases, run, lambdas, steps, batch_size, lr, seed, n, m,
+                                                   down, meta)
+    return layers, budget, train_bpp, meta
+
+
+def _encode_layered(codec: residual.Layered, originals: np.ndarray, base_files: list[bytes]) -> list[bytes]:
+    return codec.encode_batch(originals, base_files)
+
+
+def score_residual(run: str | Path, arrays: dict[str, np.ndarray], base: GanCodec, layers: Sequence,
+                   webp: Sequence[int]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """04b_residual's evaluation: the layered codecs (the base alone, each learned layer, then WebP on
+    the residual at each quality of ``webp``) on every evaluation image of each split
+    (:func:`ganlib.evaluation.scoring.score_codecs`); each split's base layers are encoded once and
+    shared by every codec. Files go to the run's ``residual/<codec id>/<split>_<id>.<codec name>``, the
+    rows to ``residual.csv``. Returns the rows and the decoded images by ``"<split>_<codec id>"``."""
+    run = paths.RunDir(run)
+    codecs = [residual.Layered(base, layer) for layer in [residual.BaseOnly(), *layers]]
+    codecs += [residual.Layered(base, residual.WebpResidual(q, arrays["train"].shape[3])) for q in webp]
+    images = {split: split_images(arrays, split) for split in datasets.SPLITS}
+    table, decoded = scoring.score_codecs(codecs, images, run.residual_file, encode=_encode_layered,
+                                          prepare=base.encode_batch, bar=runtime.progress)
+    files.write_csv(run.residual_csv, table)
+    return table, decoded

@@ -17,10 +17,11 @@ number of training steps):
    default profile's, gives the same images, checked against the baselines' image ids) through the
    real codec, :class:`ganlib.codecs.gan.GanCodec` with the ``invert`` section's search (that of the
    default profile's ``invert_unseen``) at every bit depth, writing each file, reading it back and
-   scoring the decoded image (:func:`ganlib.evaluation.analysis.write_and_score`, as 03_invert does).
+   scoring the decoded image (:func:`ganlib.pipeline.stages.latent_files`, as 03_invert does).
 
-Each model's results are kept in ``runs/<profile>/<model>/`` (``generator.safetensors``,
-``prior.json``, the latent files, ``rd.csv`` with one row per bit depth and image, ``result.json``);
+Each model's results are kept in ``runs/<profile>/<model>/``, a run directory
+(:class:`ganlib.core.paths.RunDir`: ``generator.safetensors``, ``prior.json``, the latent files
+``latents/unseen/b<bits>/<id>.gan``), with ``rd.csv`` (one row per bit depth and image) and ``result.json``;
 a model whose ``result.json`` was made with the same settings is not run again, and a generator
 trained with the same settings is not trained again, so an interrupted study resumes.
 
@@ -36,8 +37,8 @@ metric M of ``ssim``, ``psnr``: ``bd_M_F``, GAN reversal's Bjøntegaard delta ra
 percent (negative: fewer bits at equal quality), computed exactly as the report's BD-rate table
 (:func:`ganlib.evaluation.analysis.curves`, :func:`ganlib.evaluation.analysis.bd_rate_table`, whole files, unseen
 images), and ``bd_M_F_note``, why it is empty (a key of :data:`ganlib.evaluation.analysis.NOTES`).
-``python -m ganlib.report reports/study --readme README.md`` writes its README block ``study``
-(:func:`ganlib.report.document.study_markdown`).
+``python -m ganlib.report reports/study --results docs/results.md`` writes its block ``study`` of
+docs/results.md (:func:`ganlib.report.document.study_markdown`).
 """
 from __future__ import annotations
 
@@ -52,7 +53,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 
 from ganlib.codecs import families
 from ganlib.codecs.gan import GanCodec
@@ -63,7 +63,7 @@ from ganlib.formats import latent_format
 from ganlib.inversion import invert
 from ganlib.models import checkpoints, gan_training, prior
 from ganlib.models.nets import GanConfig
-from ganlib.pipeline import profiles
+from ganlib.pipeline import profiles, stages
 
 PROFILE = "study"
 CSV = "study.csv"
@@ -77,6 +77,7 @@ PRIOR_KEYS = ("images", "loss", "steps", "restarts", "seed")
 INVERT_KEYS = ("loss", "steps", "restarts", "lr", "refine_steps", "refine_lr", "n_images", "bits", "seed")
 TABLE_KEYS = ("gan_bits",)
 TRAIN_INFO = ("train_seconds", "load_average", "torch_threads", "cpu_cores")  # how a generator's training went
+RESULT, RD = "result.json", "rd.csv"  # a model's row and its per-image rows, in its run directory
 PRIOR_BATCH = 256  # training images searched at once for the prior
 
 
@@ -223,10 +224,7 @@ def load_settings(profile: str = PROFILE) -> Settings:
 
 
 def _read(path: Path):
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{paths.relative(path)}: not valid YAML ({' '.join(str(exc).split())})") from None
+    return params.read_yaml(path)
 
 
 # ------------------------------------------------------------------ inputs
@@ -235,12 +233,9 @@ def load_arrays(settings: Settings) -> dict[str, np.ndarray]:
     (so the default profile's data section gives the default run's images)."""
     d = settings.data
     data_dir = str(paths.project_root() / d["data_dir"]) if d["data_dir"] else None
-    loaded = datasets.load(d["dataset"], data_dir, d["image_size"], d["channels"], d["seed"], d["unseen_fraction"],
-                       d["n_images"])
-    arrays = {k: np.array(v) for k, v in loaded.items()}  # writable copies (IDX arrays are read-only buffers)
-    for split in datasets.SPLITS:
-        arrays[f"{split}_ids"] = datasets.eval_images(arrays, split, d["n_eval"], d["seed"])[1]
-    return arrays
+    loaded = stages.data_arrays(d["dataset"], data_dir, d["image_size"], d["channels"], d["seed"], d["unseen_fraction"],
+                                d["n_images"], d["n_eval"])
+    return {k: np.array(v) for k, v in loaded.items()}  # writable copies (IDX arrays are read-only buffers)
 
 
 def read_baselines(path: str | Path, image_ids) -> pd.DataFrame:
@@ -279,15 +274,15 @@ def trained(settings: Settings, model: Model, arrays: dict, directory: Path, pro
     """The model's generator, trained here or (same settings) read back from ``directory``, and
     ``{"train_seconds", "load_average", "torch_threads"}`` of its training."""
     key = settings.key(model, "generator")
-    meta_path = directory / checkpoints.CONFIG
-    if (directory / checkpoints.WEIGHTS).is_file() and meta_path.is_file():
+    meta_path = paths.RunDir(directory).generator_config
+    if paths.RunDir(directory).generator.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("study_key") == key:
             return checkpoints.load_generator(directory), {k: meta[k] for k in TRAIN_INFO}
     t = settings.train
     config = model.config(settings.data["image_size"], settings.data["channels"])
-    G, hist = gan_training.train_gan(arrays["train"], config, model.steps, t["batch_size"], model.train_lr(t), t["seed"],
-                              n_snapshots=0, progress=progress)
+    G, hist = gan_training.train_gan(arrays["train"], config, model.steps, t["batch_size"], model.train_lr(t),
+                                     t["seed"], n_snapshots=0, progress=progress)
     info = {"train_seconds": round(hist["seconds"], 1), "load_average": round(_load_average(), 2),
             "torch_threads": torch.get_num_threads(), "cpu_cores": os.cpu_count() or 0}
     checkpoints.save_generator(directory, G, extra={"steps": model.steps, "batch_size": t["batch_size"],
@@ -312,8 +307,9 @@ def fit_prior(settings: Settings, G, arrays: dict, progress: bool = True) -> lat
 def compress(settings: Settings, G, model: latent_format.LatentModel, originals: np.ndarray, ids, directory: Path,
              progress: bool = True) -> tuple[pd.DataFrame, dict]:
     """Compress ``originals`` (unseen images ``ids``) at every bit depth through the codec, as 03_invert
-    does: one search, refinement per bit depth, each file written to ``directory/latents/b<bits>/<id>.gan``,
-    read back, decoded and scored. Returns rd.csv rows (:data:`ganlib.evaluation.analysis.RD_COLUMNS`) and the
+    does: one search, then :func:`ganlib.pipeline.stages.latent_files` (refinement per bit depth, each
+    file written to ``directory/latents/unseen/b<bits>/<id>.gan``, read back, decoded and scored; no
+    rounded control). Returns rd.csv rows (:data:`ganlib.evaluation.analysis.RD_COLUMNS`) and the
     means of the unquantized latent's images (``ssim_float``, ``psnr_float``)."""
     runtime.setup(settings.invert.seed)
     gan = GanCodec(G, max(settings.bits), settings.invert, progress=progress, prior=model)
@@ -323,12 +319,8 @@ def compress(settings: Settings, G, model: latent_format.LatentModel, originals:
 
     ceiling = {"ssim_float": float(np.mean([metrics.ssim(o, f) for o, f in zip(originals, floats)])),
                "psnr_float": float(np.mean([metrics.psnr(o, f) for o, f in zip(originals, floats)]))}
-    rows = []
-    for b in settings.bits:
-        blobs = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
-        stored = [directory / "latents" / f"b{b}" / f"{int(i)}.gan" for i in ids]
-        scored, _ = analysis.write_and_score(gan, blobs, originals, stored)
-        rows += [{"codec": "gan", "param": b, "split": SPLIT, "image_id": int(i), **r} for i, r in zip(ids, scored)]
+    found, _ = stages.latent_files(gan, originals, ids, result, settings.bits, directory, SPLIT, rounded=False)
+    rows = [{"codec": "gan", "param": r["bits"], "split": SPLIT, **r} for r in found]
     return pd.DataFrame(rows)[analysis.RD_COLUMNS], ceiling
 
 
@@ -337,7 +329,7 @@ def model_result(settings: Settings, model: Model, arrays: dict, directory: Path
     """One model's row (without BD-rates) and its rd.csv rows; read back from ``directory`` when
     its ``result.json`` was made with the same settings, else computed there."""
     key = settings.key(model)
-    result_path, rd_path = directory / "result.json", directory / "rd.csv"
+    result_path, rd_path = Path(directory) / RESULT, Path(directory) / RD
     if result_path.is_file() and rd_path.is_file():
         found = json.loads(result_path.read_text())
         if found.get("study_key") == key:  # (rows cached before the lr column lack it; the key holds it)

@@ -1,4 +1,5 @@
-"""``python -m ganlib.report DIR [--readme README.md]``: see :mod:`ganlib.report.document`."""
+"""``python -m ganlib.report DIR [--readme README.md] [--results docs/results.md]``: see
+:mod:`ganlib.report.document`."""
 import sys
 
 from ganlib.report.document import main

@@ -12,6 +12,11 @@ For the notebooks: :class:`Document` numbers and displays figures and tables wit
 under each; :func:`table_html` formats a table (missing values as "—" with a footnote saying
 why, infinities as "∞"); :func:`verdicts_html` shows the verdicts on the seed's claims;
 :func:`markdown_tables` writes the README's results tables from summary.csv.
+
+``python -m ganlib.report DIR --readme README.md --results docs/results.md`` renders nothing and
+instead rewrites the generated blocks of the README (:data:`README_BLOCKS`) and of the results
+page (:data:`RESULTS_BLOCKS`, and the capacity study's from ``reports/study/``) from DIR's files
+(:func:`readme_blocks`, :func:`update_readme`).
 """
 from __future__ import annotations
 
@@ -452,7 +457,7 @@ def markdown_tables(summary_csv: str | Path) -> str:
     return "\n".join(out).replace("| inf |", "| ∞ |")
 
 
-# ------------------------------------------------------------------ the README's numbers
+# ------------------------------------------------------------------ the blocks of README.md and docs/results.md
 def _speed_label(row) -> str:
     """A row of speed.csv: "GAN reversal, hybrid" or the codec with its parameter ("JPEG q=1")."""
     if row.codec == "gan":
@@ -466,7 +471,13 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
                  "Batch": ("batch", "{:d}"), "Encode ms per image": ("encode_ms_per_image", "{:.3g}"),
                  "Decode ms per image": ("decode_ms_per_image", "{:.3g}"), "BPP": ("bpp", "{:.3f}"),
                  "SSIM": ("ssim", "{:.3f}")}
-README_BLOCKS = ("results", "verdicts", "timings", "bd_rate", "tradeoff", "speed", "residual", "budget")
+# Where each generated block lives: the README keeps the verdicts and the seed's table, docs/results.md the rest
+# (``python -m ganlib.report reports/default --readme README.md --results docs/results.md``; the study's block from
+# reports/study/). Each block is in exactly one of the two files (tests/system/test_readme.py checks it).
+README_BLOCKS = ("verdicts", "results")
+RESULTS_BLOCKS = ("timings", "bd_rate", "residual", "budget", "tradeoff", "speed")
+STUDY_BLOCK = "study"
+DOCUMENTS = {"readme": ("README.md", README_BLOCKS), "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK))}
 LAYERED_POINT_COLUMNS = {"Codec": (lambda r: families.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
                          "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
@@ -483,10 +494,11 @@ def table_markdown(frame, columns: Mapping[str, tuple]) -> str:
 
 
 def readme_blocks(directory: str | Path) -> dict[str, str]:
-    """The README's generated blocks, from the files a run wrote into ``reports/<profile>/``:
-    summary.csv, findings.json, stage_times.csv, bd_rate.csv, tradeoff.csv, rd.csv with
-    bd_rate_residual.csv, and training_budget.csv (05_results) and
-    speed.csv (``make bench``). A block whose file is missing is left out."""
+    """The generated blocks of README.md and docs/results.md (:data:`DOCUMENTS` says which is where),
+    by name, from the files a run wrote into ``reports/<profile>/``: summary.csv, findings.json,
+    stage_times.csv, bd_rate.csv, tradeoff.csv, rd.csv with bd_rate_residual.csv, and
+    training_budget.csv (05_results) and speed.csv (``make bench``); from ``reports/study/``, the
+    study's block (study.csv). A block whose file is missing is left out."""
 
     d = Path(directory)
     blocks, gap = {}, ""
@@ -519,8 +531,8 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         blocks["residual"] = residual_markdown(d / "rd.csv", d / "bd_rate_residual.csv")
     if (d / "training_budget.csv").is_file():
         blocks["budget"] = table_markdown(pd.read_csv(d / "training_budget.csv"), BUDGET_COLUMNS)
-    if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --readme README.md
-        blocks["study"] = study_markdown(d / STUDY_CSV)
+    if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --results docs/results.md
+        blocks[STUDY_BLOCK] = study_markdown(d / STUDY_CSV)
     return blocks
 
 
@@ -595,32 +607,42 @@ def block(text: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-def update_readme(readme: str | Path, directory: str | Path) -> list[str]:
-    """Rewrite every generated block of ``readme`` that :func:`readme_blocks` can make; returns their names."""
+def update_readme(readme: str | Path, directory: str | Path, names: Sequence[str] | None = None) -> list[str]:
+    """Rewrite the generated blocks ``names`` (default: every block :func:`readme_blocks` makes) of the
+    Markdown file ``readme`` (README.md or docs/results.md) from ``directory``'s files; returns the names
+    rewritten. A block in ``names`` that the directory's files make but the file has no markers for is a
+    ``ValueError`` (nothing is written), so a deleted block is not silently skipped."""
     path = Path(readme)
     text = path.read_text()
-    done = []
-    for name, content in readme_blocks(directory).items():
-        if block(text, name) is not None:
-            start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
-            text = text[:text.index(start) + len(start)] + content + text[text.index(end):]
-            done.append(name)
+    made = readme_blocks(directory)
+    wanted = [n for n in (made if names is None else names) if n in made]
+    missing = [n for n in wanted if block(text, n) is None]
+    if missing:
+        raise ValueError(f"{readme}: no block {', '.join(map(repr, missing))} (<!-- name:start --> ... "
+                         "<!-- name:end -->) to rewrite")
+    for name in wanted:
+        start, end = f"<!-- {name}:start -->\n", f"\n<!-- {name}:end -->"
+        text = text[:text.index(start) + len(start)] + made[name] + text[text.index(end):]
     files.write_text(path, text)
-    return done
+    return wanted
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ganlib.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", help="reports/<profile>/ holding the executed notebooks")
     parser.add_argument("--readme", metavar="README.md", help="instead of rendering, rewrite this README's generated "
-                        "blocks from the directory's files")
+                        f"blocks ({', '.join(README_BLOCKS)}) from the directory's files")
+    parser.add_argument("--results", metavar="docs/results.md", help="instead of rendering, rewrite this results "
+                        f"page's generated blocks ({', '.join((*RESULTS_BLOCKS, STUDY_BLOCK))}) from the directory's "
+                        "files")
     args = parser.parse_args(argv)
+    targets = [(getattr(args, key), names) for key, (_, names) in DOCUMENTS.items() if getattr(args, key)]
     try:
-        if args.readme:
-            print(f"{args.readme}: rewrote {', '.join(update_readme(args.readme, args.directory)) or 'nothing'}")
-        else:
+        for path, names in targets:
+            print(f"{path}: rewrote {', '.join(update_readme(path, args.directory, names)) or 'nothing'}")
+        if not targets:
             print(render_dir(args.directory))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

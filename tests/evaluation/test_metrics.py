@@ -113,6 +113,13 @@ def test_fewer_scales_are_pytorch_msssim_with_renormalised_weights(rng, levels):
     assert metrics._ms_ssim(a, b, levels) == pytest.approx(expected, abs=1e-4)
 
 
+def test_the_search_loss_and_the_metric_weigh_the_scales_alike():
+    """The weights are written twice: the metric (torch-free) cannot import the loss's module (torch)."""
+    from ganlib.models import losses
+
+    assert metrics.MS_SSIM_WEIGHTS == losses.MSSSIM_WEIGHTS
+
+
 def test_ms_ssim_scales_for_the_project_sizes():
     assert [metrics.ms_ssim_levels(s) for s in (28, 32, 64, 160, 161, 10)] == [2, 2, 3, 4, 5, 1]
 

@@ -33,7 +33,8 @@ def test_sizes_are_validated_naming_the_parameter_and_allowed_values(field, valu
 
 
 def test_data_and_models_allow_the_same_sizes():
-    assert datasets.IMAGE_SIZES == nets.IMAGE_SIZES and datasets.CHANNELS == nets.CHANNELS
+    """One owner: the model family takes the data layer's sizes and channel counts."""
+    assert nets.IMAGE_SIZES is datasets.IMAGE_SIZES and nets.CHANNELS is datasets.CHANNELS
 
 
 def test_the_28px_generator_is_unchanged(images):
@@ -92,7 +93,8 @@ def test_gpu_profile_model_shapes_train_a_few_steps_on_the_cpu():
     cfg = GanConfig(latent_dim=t["latent_dim"], width=t["width"], image_size=d["image_size"], channels=d["channels"])
     assert (cfg.image_size, cfg.channels) in ((64, 3), (128, 3)) and t["batch_size"] >= 64
     images = datasets.shapes(4, cfg.image_size, cfg.channels, seed=0)
-    G, hist = gan_training.train_gan(images, cfg, steps=2, batch_size=2, lr=t["lr"], seed=0, n_snapshots=1, progress=False)
+    G, hist = gan_training.train_gan(images, cfg, steps=2, batch_size=2, lr=t["lr"], seed=0, n_snapshots=1,
+                                     progress=False)
     assert len(hist["d_loss"]) == 2 and np.isfinite(hist["d_loss"] + hist["g_loss"]).all()
     assert hist["snapshots"][0][1].shape == (16, cfg.image_size, cfg.image_size, 3)
     assert sum(p.numel() for p in G.parameters()) > 3_000_000

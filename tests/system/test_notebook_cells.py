@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 MAX_LINES = 15
 
 
@@ -27,3 +27,13 @@ def test_code_cells_are_short(path):
     for cell in code_cells(path):
         lines = cell.source.strip().splitlines()
         assert len(lines) <= MAX_LINES, f"{path.name}: a code cell of {len(lines)} lines:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_run_directory_path_is_built_by_hand(path):
+    """The run directory names its files (ganlib.core.paths.RunDir): no cell joins onto ``run``."""
+    for cell in code_cells(path):
+        joined = [ast.unparse(n) for n in ast.walk(ast.parse(cell.source))
+                  if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div) and isinstance(n.left, ast.Name)
+                  and n.left.id == "run"]
+        assert not joined, f"{path.name}: {joined}: name the file with paths.RunDir instead:\n{cell.source}"

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from ganlib.codecs.gan import GanCodec
+from ganlib.core import paths
 from ganlib.models import checkpoints, encoder, prior
 from ganlib.pipeline import ship
 
@@ -24,7 +25,7 @@ def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_p
     for name in ship.SHIPPED:
         assert (out / name).read_bytes() == (run / name).read_bytes()
     card = (out / "README.md").read_text()
-    fp = json.loads((run / checkpoints.CONFIG).read_text())["fingerprint"]
+    fp = json.loads(paths.RunDir(run).generator_config.read_text())["fingerprint"]
     assert f"fingerprint `{fp}`" in card and "| unseen | 0.250 | 20.50 | 0.851 |" in card
     assert encoder.load_encoder(out, checkpoints.load_generator(out)) is not None
 

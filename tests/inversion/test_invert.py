@@ -108,7 +108,8 @@ def test_gan_codec_round_trip_and_wrong_generator(small_generator, images):
     assert decoded.shape == (28, 28, 1) and np.array_equal(decoded, gan.decode(blob))
     f = gan.unpack(blob)
     with torch.no_grad():
-        expected = runtime.to_uint8(small_generator(torch.from_numpy(latent_format.dequantize(f.symbols, 8, 3.0))[None]))[0]
+        z = torch.from_numpy(latent_format.dequantize(f.symbols, 8, 3.0))[None]
+        expected = runtime.to_uint8(small_generator(z))[0]
     assert np.array_equal(decoded, expected)
     other = Generator(GanConfig(latent_dim=8, width=8)).eval()
     torch.manual_seed(5)

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from ganlib.core import paths
 from ganlib.models import checkpoints, gan_training
 from ganlib.models.nets import GanConfig
 
@@ -13,7 +14,7 @@ def test_train_save_load_round_trip(images, tmp_path):
     assert len(hist["d_loss"]) == 4 and [s for s, _ in hist["snapshots"]] == [2, 4]
     assert hist["snapshots"][0][1].shape == (16, 28, 28, 1)
     checkpoints.save_generator(tmp_path, G, extra={"steps": 4})
-    meta = json.loads((tmp_path / checkpoints.CONFIG).read_text())
+    meta = json.loads(paths.RunDir(tmp_path).generator_config.read_text())
     assert meta["config"] == cfg.to_dict() and meta["fingerprint"] == checkpoints.fingerprint(G).hex()
     loaded = checkpoints.load_generator(tmp_path)
     z = torch.randn(2, 8)

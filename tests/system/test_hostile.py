@@ -24,7 +24,7 @@ from ganlib.models import checkpoints
 from ganlib.models.nets import GanConfig
 from ganlib.pipeline import profiles
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GEN = b"\x01\x02\x03\x04"  # a generator fingerprint
 
 
@@ -131,10 +131,12 @@ def test_the_limits_are_the_models_and_honest_files_fit():
         model(latent_format.MAX_LATENT_DIM + 1)
     for bits in (1, 8, 16):  # the worst and the best symbols for the range coder still fit the bound
         for sym in (0, (1 << bits) // 3, (1 << bits) - 1):
-            latent = latent_format.LatentFile(LARGEST.fingerprint, bits, (64, 64, 3), 3.0, np.full(latent_format.MAX_LATENT_DIM, sym))
+            latent = latent_format.LatentFile(LARGEST.fingerprint, bits, (64, 64, 3), 3.0,
+                                              np.full(latent_format.MAX_LATENT_DIM, sym))
             start = time.perf_counter()
             blob = pack(latent)
-            assert len(blob) <= latent_format.max_file_bytes(latent_format.MAX_LATENT_DIM, bits) <= latent_format.MAX_FILE_BYTES
+            bound = latent_format.max_file_bytes(latent_format.MAX_LATENT_DIM, bits)
+            assert len(blob) <= bound <= latent_format.MAX_FILE_BYTES
             assert np.array_equal(unpack(blob).symbols, latent.symbols)
             assert time.perf_counter() - start < 5
     assert latent_format.MAX_FILE_BYTES == 8199
@@ -160,7 +162,8 @@ def test_gan_codec_check_accepts_a_header(small_generator):
     good = gan.pack(np.zeros(8, dtype=int))
     gan.check(latent_format.read_header(good))
     with pytest.raises(latent_format.CodecError, match="another generator or prior"):
-        gan.check(latent_format.read_header(crafted(gan.fingerprint, 8, 0, bytes(8))))  # the generator's own fingerprint
+        # the generator's own fingerprint is not a model's
+        gan.check(latent_format.read_header(crafted(gan.fingerprint, 8, 0, bytes(8))))
     with pytest.raises(latent_format.CodecError, match="another generator or prior"):
         gan.decode(crafted(M64.fingerprint, 8, 0, bytes(64)))  # a valid file of another model
 
@@ -176,9 +179,8 @@ def test_version_1_files_are_refused_by_name(small_generator):
 
 
 # ---- fuzzing the parser behind the checksum: every mutated file gets a valid CRC again
-VALID = [pack(latent_format.LatentFile(m.fingerprint, b, m.shape, 3.0,
-                                     latent_format.quantize(np.clip(np.random.default_rng(i).normal(size=m.latent_dim), -3, 3),
-                                                    b, 3.0)), mode=mode)
+VALID = [pack(latent_format.LatentFile(m.fingerprint, b, m.shape, 3.0, latent_format.quantize(
+             np.clip(np.random.default_rng(i).normal(size=m.latent_dim), -3, 3), b, 3.0)), mode=mode)
          for i, (m, b, mode) in enumerate([(M64, 8, None), (M64, 8, "raw"), (M16, 3, None), (M100, 16, None),
                                            (M1, 1, "raw"), (M64, 5, None), (M200, 12, "raw"), (M64, 2, None)])]
 FUZZ = settings(max_examples=1500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -398,7 +400,7 @@ def test_reject_unknown_reads_papermills_injected_cell():
 def test_reject_unknown_in_a_real_papermill_run(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('steps: int = 1  # steps', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("from ganlib import params\nparams.reject_unknown(globals())")]
+                nbformat.v4.new_code_cell("from ganlib.core import params\nparams.reject_unknown(globals())")]
     nb.metadata["kernelspec"] = {"name": "ganlib", "language": "python", "display_name": "Python (ganlib)"}
     nbformat.write(nb, tmp_path / "nb.ipynb")
     papermill.execute_notebook(str(tmp_path / "nb.ipynb"), str(tmp_path / "ok.ipynb"), parameters={"steps": 3},

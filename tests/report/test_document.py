@@ -17,7 +17,6 @@ from ganlib.evaluation import analysis  # noqa: E402
 from ganlib.report import document  # noqa: E402
 
 
-
 def text_of(page: str) -> str:
     """The page without embedded images (base64 can hold any three letters)."""
     return re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", page)

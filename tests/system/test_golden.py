@@ -5,7 +5,7 @@ a tiny fixed prior beside it (``prior.json``, numbers chosen by hand), one laten
 in :data:`CASES` (``<name>.gan``, exact bytes) and the image that file decodes to (``<name>.npy``,
 uint8 (28, 28, 1)), and one file of the previous format version (``v1_b8_raw.gan``), which must be
 refused naming both versions. Both directions are tested: packing each case's fixed
-:class:`codec.LatentFile` gives the committed bytes, and unpacking and decoding the committed
+:class:`latent_format.LatentFile` gives the committed bytes, and unpacking and decoding the committed
 bytes gives the case's symbols and the committed pixels. A change to the format, to the range
 coder (a ``constriction`` upgrade) or to the decoder's arithmetic fails here, even when it is
 made identically in ``pack`` and ``unpack``.
@@ -13,8 +13,8 @@ made identically in ``pack`` and ``unpack``.
 What each file is, and when it may be regenerated (only with a format version bump, or for the
 pixels a deliberate torch upgrade): ``tests/golden/README.md``. To regenerate::
 
-    .venv/bin/python tests/test_golden.py --regenerate          # refuses silent format changes
-    .venv/bin/python tests/test_golden.py --regenerate --force  # after a version bump
+    .venv/bin/python tests/system/test_golden.py --regenerate          # refuses silent format changes
+    .venv/bin/python tests/system/test_golden.py --regenerate --force  # after a version bump
 """
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ import pytest
 import torch
 
 from ganlib.codecs.gan import GanCodec
-from ganlib.core import runtime
+from ganlib.core import paths, runtime
 from ganlib.formats import latent_format
 from ganlib.models import checkpoints, prior
 from ganlib.models.nets import GanConfig, Generator, init_weights
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FORMAT_VERSION = 2  # the latent file format version these files are written in
 FINGERPRINT = bytes.fromhex("456cac6e")  # checkpoints.fingerprint of the golden generator
 MODEL_FINGERPRINT = bytes.fromhex("6cf331ad")  # the golden generator with the golden prior
@@ -121,7 +121,7 @@ def test_golden_generator_is_the_committed_one():
     G = golden_generator()
     assert G.config == CONFIG
     assert checkpoints.fingerprint(G) == FINGERPRINT
-    assert json.loads((GOLDEN / checkpoints.CONFIG).read_text())["fingerprint"] == FINGERPRINT.hex()
+    assert json.loads(paths.RunDir(GOLDEN).generator_config.read_text())["fingerprint"] == FINGERPRINT.hex()
 
 
 def test_golden_prior_is_the_committed_one():
@@ -132,7 +132,7 @@ def test_golden_prior_is_the_committed_one():
 
 
 def test_model_fingerprint_by_hand():
-    """The model fingerprint from the format description in ganlib/codec.py."""
+    """The model fingerprint from the format description in docs/formats.md."""
     def by_hand(mean, std):
         text = (b"ganlib latent model v2" + FINGERPRINT + bytes([0, 8, 0, 28, 0, 28, 1, 48]) + b"gaussian"
                 + struct.pack(">16d", *mean, *std))
@@ -178,7 +178,7 @@ def test_committed_bytes_decode_to_the_committed_pixels(case):
 
 
 def test_raw_file_layout_by_hand():
-    """b4_raw written byte by byte from the format description in ganlib/codec.py."""
+    """b4_raw written byte by byte from the format description in docs/formats.md."""
     body = bytes([2 << 5 | 0 << 4 | (4 - 1)]) + MODEL_FINGERPRINT
     body += bytes([0x0F, 0xC1, 0x7A, 0x0A])  # symbols 0 15 12 1 7 10 0 10, 4 bits each, MSB first
     assert (GOLDEN / "b4_raw.gan").read_bytes() == body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
@@ -203,7 +203,8 @@ def test_range_payload_by_hand(name):
     decoder = cs.queue.RangeDecoder(padded)
     k = int(decoder.decode(cs.model.Uniform(8), 1)[0])
     model = cs.model.QuantizedGaussian(0, (1 << case.bits) - 1)
-    assert decoder.decode(model, (mean + 3.0) / d - 0.5, latent_format.SCALES[k] * std / d).tolist() == list(case.symbols)
+    scale = latent_format.SCALES[k] * std / d
+    assert decoder.decode(model, (mean + 3.0) / d - 0.5, scale).tolist() == list(case.symbols)
     encoder = cs.queue.RangeEncoder()
     encoder.encode(np.array([k], np.int32), cs.model.Uniform(8))
     encoder.encode(np.array(case.symbols, np.int32), model, (mean + 3.0) / d - 0.5, latent_format.SCALES[k] * std / d)
@@ -248,13 +249,14 @@ def regenerate(force: bool = False, new_generator: bool = False) -> None:
     latent file unless the format version changed, and refuses to change any decoded pixel. The
     version-1 file is never rewritten."""
     GOLDEN.mkdir(exist_ok=True)
-    if new_generator or not (GOLDEN / checkpoints.WEIGHTS).exists():
+    if new_generator or not paths.RunDir(GOLDEN).generator.exists():
         checkpoints.save_generator(GOLDEN, build_generator(),
                              extra={"purpose": "fixed generator of the golden latent files; see README.md"})
     G = golden_generator()
     if checkpoints.fingerprint(G) != FINGERPRINT:
-        print(f"the golden generator's fingerprint is {checkpoints.fingerprint(G).hex()}: set FINGERPRINT", file=sys.stderr)
-    if new_generator or not (GOLDEN / prior.FILE).exists():
+        print(f"the golden generator's fingerprint is {checkpoints.fingerprint(G).hex()}: set FINGERPRINT",
+              file=sys.stderr)
+    if new_generator or not paths.RunDir(GOLDEN).prior.exists():
         model = latent_format.LatentModel.create(checkpoints.fingerprint(G), SHAPE, 3.0, PRIOR_MEAN, PRIOR_STD)
         prior.save(GOLDEN, model, {"purpose": "fixed prior of the golden latent files, numbers chosen by hand; "
                                               "see README.md"})
@@ -275,8 +277,8 @@ def regenerate(force: bool = False, new_generator: bool = False) -> None:
         pixels, y = decode_directly(G, gan.unpack(blob))
         margin = float(((y.clamp(-1, 1) + 1) * 127.5 % 1 - 0.5).abs().min()) if case.pixels else float("nan")
         gan_file, npy = GOLDEN / f"{case.name}.gan", GOLDEN / f"{case.name}.npy"
-        if (gan_file.exists() and gan_file.read_bytes() != blob and gan_file.read_bytes()[0] >> 5 == latent_format.VERSION
-                and not force):
+        old = gan_file.read_bytes() if gan_file.exists() else None
+        if old is not None and old != blob and old[0] >> 5 == latent_format.VERSION and not force:
             sys.exit(f"{gan_file.name}: the bytes changed but the format version did not; bump latent_format.VERSION "
                      "(tests/golden/README.md) or pass --force")
         if case.pixels and npy.exists() and not np.array_equal(np.load(npy), pixels) and not force:

@@ -4,7 +4,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ganlib.codecs.gan import GanCodec
-from ganlib.core import runtime
+from ganlib.core import paths, runtime
 from ganlib.inversion import invert, modes
 from ganlib.models import encoder, losses
 from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
@@ -54,9 +54,9 @@ def test_metric_is_fitted_deterministic_saved_and_required(small_generator, imag
     assert torch.allclose(encoder.fit_metric(small_generator, E, images, batch_size=5), M, atol=1e-5)
     encoder.save_encoder(tmp_path, E, small_generator)
     assert torch.equal(encoder.load_encoder(tmp_path, small_generator).metric, E.metric)
-    weights = load_file(str(tmp_path / encoder.WEIGHTS))
+    weights = load_file(str(paths.RunDir(tmp_path).encoder))
     del weights["metric"]
-    save_file(weights, str(tmp_path / encoder.WEIGHTS))  # a checkpoint from before the metric
+    save_file(weights, str(paths.RunDir(tmp_path).encoder))  # a checkpoint from before the metric
     with pytest.raises(ValueError, match="has no search metric.*make encoder"):
         encoder.load_encoder(tmp_path, small_generator)
     with pytest.raises(ValueError, match="^ridge="):

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ganlib.codecs import classical
-from ganlib.evaluation import analysis, metrics
+from ganlib.core import paths
+from ganlib.evaluation import analysis
 from ganlib.pipeline import provenance
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def inversion(split, loss, ids, bits, ssim, psnr, nbytes):
@@ -189,6 +189,33 @@ def test_refinement_effect(inversions):
     first = effect.iloc[0]
     assert first.float == pytest.approx(0.9) and first.refined == pytest.approx(0.75)
     assert first.rounded == pytest.approx(0.70)
+    one_run = analysis.refinement_effect(inversions["unseen"], file_bytes=True)  # what 03_invert shows
+    assert list(one_run.columns) == ["split", "bits", "float", "rounded", "refined", "bytes (refined)"]
+    assert one_run["bytes (refined)"].tolist() == [45, 77]
+    assert one_run.refined.tolist() == effect.refined[:2].tolist()
+
+
+def test_readers_find_the_stages_files_and_name_the_stage_that_writes_a_missing_one(inversions, base, tmp_path):
+    run = paths.RunDir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"invert_seen\.csv is missing.*make invert PROFILE=p"):
+        analysis.read_inversions(run, "p")
+    for name, table in inversions.items():
+        table.to_csv(run.inversion_csv(name), index=False)
+    assert list(analysis.read_inversions(tmp_path, "p")) == list(paths.INVERSIONS)
+    base.to_csv(run.baselines_csv, index=False)
+    assert len(analysis.read_baselines(run, "p")) == len(base)
+    for reader, target in ((analysis.read_residual, "make residual"), (analysis.read_tradeoff, "make tradeoff")):
+        with pytest.raises(FileNotFoundError, match=target):
+            reader(run, "p")
+    np.savez(run.inversion_npz("unseen"), ids=np.array([5, 6]), originals=np.zeros((2, 28, 28, 1), np.uint8))
+    assert analysis.read_inversion_images(run, "p")["ids"].tolist() == [5, 6]
+
+
+def test_check_params_names_the_parameter():
+    analysis.check_params(8, 6, 5)
+    for given, name in (((0, 6, 5), "gan_bits"), ((8, 65, 5), "n_grid"), ((8, 6, 0), "bit_error_trials")):
+        with pytest.raises(ValueError, match=f"^{name}="):
+            analysis.check_params(*given)
 
 
 def test_verdict_rate_holds_partly_and_fails(rd):
@@ -297,16 +324,6 @@ def test_stage_times_and_environment(tmp_path):
     assert set(env) == {"Libraries", "Codecs", "Machine", "Learned codecs"}
     assert env["Learned codecs"] == "N=8, M=12: factorized λ=0.01: 20 steps in 2.5 s (total 2 s)"
     assert "JPEG: libjpeg-turbo" in env["Codecs"]
-
-
-def test_write_and_score_reads_back_what_it_wrote(images, tmp_path):
-    codec = classical.codec("jpeg", 10)
-    blobs = [codec.encode(im) for im in images[:2]]
-    paths = [tmp_path / "a.jpeg", tmp_path / "sub" / "b.jpeg"]
-    rows, decoded = analysis.write_and_score(codec, blobs, images[:2], paths)
-    assert [p.read_bytes() for p in paths] == blobs
-    assert rows[1]["bytes"] == len(blobs[1]) and rows[1]["payload_bytes"] == codec.payload_bytes(blobs[1])
-    assert rows[0]["ssim"] == metrics.ssim(images[0], decoded[0]) and decoded.shape == (2, 28, 28, 1)
 
 
 def test_bd_rate_table_of_another_test_codec_with_overlap_shares():

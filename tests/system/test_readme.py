@@ -1,10 +1,14 @@
+import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ganlib.report import document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+FILES = {key: ROOT / path for key, (path, _) in document.DOCUMENTS.items()}  # README.md, docs/results.md
 
 
 def test_readme_table_is_the_committed_summary():
@@ -13,14 +17,47 @@ def test_readme_table_is_the_committed_summary():
     assert document.markdown_tables(ROOT / "reports/default/summary.csv") in readme
 
 
-def test_every_generated_block_of_the_readme_matches_the_committed_run():
-    """Numbers in the README's generated blocks (verdicts, timings, BD-rates, encoding modes, speed)
-    are those of reports/default/'s files: `python -m ganlib.report reports/default --readme README.md`."""
-    readme = (ROOT / "README.md").read_text()
+def test_every_generated_block_matches_the_committed_run():
+    """Numbers in the generated blocks of README.md (verdicts, the seed's table) and docs/results.md
+    (timings, BD-rates, residual layer, budgets, encoding modes, speed) are those of reports/default/'s
+    files: `python -m ganlib.report reports/default --readme README.md --results docs/results.md`.
+    A block whose markers are gone fails too."""
     blocks = document.readme_blocks(ROOT / "reports/default")
-    assert set(document.README_BLOCKS) <= set(blocks)
-    for name in document.README_BLOCKS:
-        assert document.block(readme, name) == blocks[name], f"README block {name!r} is stale: regenerate it"
+    assert set(document.README_BLOCKS) | set(document.RESULTS_BLOCKS) <= set(blocks)
+    for key, (path, names) in document.DOCUMENTS.items():
+        text = FILES[key].read_text()
+        for name in names:
+            if name == document.STUDY_BLOCK:
+                continue  # from reports/study/: test_the_committed_study_block
+            placed = document.block(text, name)
+            assert placed is not None, f"{path} has no block {name!r}: restore its markers and regenerate it"
+            assert placed == blocks[name], f"{path}: block {name!r} is stale: regenerate it"
+
+
+def test_each_block_is_in_exactly_one_file():
+    """Every generated block is in the file :data:`document.DOCUMENTS` names and in no other, once;
+    neither file has markers of a block that nothing generates."""
+    marker = re.compile(r"<!-- (\w+):start -->")
+    for key, (path, names) in document.DOCUMENTS.items():
+        text = FILES[key].read_text()
+        found = marker.findall(text)
+        assert sorted(found) == sorted(names), f"{path}: blocks {found}, expected {list(names)}"
+        assert all(text.count(f"<!-- {n}:end -->") == 1 for n in names), f"{path}: an end marker is missing or doubled"
+
+
+def test_regenerating_reproduces_the_committed_files(tmp_path, capsys):
+    """The command that rewrites the blocks leaves the committed README.md and docs/results.md as they are."""
+    copies = {key: tmp_path / f"{key}.md" for key in FILES}
+    for key, path in FILES.items():
+        shutil.copyfile(path, copies[key])
+    assert document.main([str(ROOT / "reports/default"), "--readme", str(copies["readme"]),
+                          "--results", str(copies["results"])]) == 0
+    assert document.main([str(ROOT / "reports/study"), "--results", str(copies["results"])]) == 0
+    for key, path in FILES.items():
+        assert copies[key].read_text() == path.read_text(), f"regenerating changes {path.relative_to(ROOT)}"
+    out = capsys.readouterr().out
+    assert f"{copies['readme']}: rewrote {', '.join(document.README_BLOCKS)}" in out
+    assert f"{copies['results']}: rewrote {', '.join(document.RESULTS_BLOCKS)}" in out
 
 
 def test_update_readme_rewrites_only_the_blocks(tmp_path):
@@ -73,6 +110,24 @@ def test_the_study_block_is_made_from_study_csv_alone(tmp_path):
         "average when each training ended was 2.6 to 2.6 (above 2: other processes competed for the CPU, so those "
         "times are longer than on an idle machine)."]
     assert "study" not in document.readme_blocks(ROOT / "reports/default")
-    placed = document.block((ROOT / "README.md").read_text(), "study")
-    if placed is not None:
-        assert placed == document.study_markdown(ROOT / "reports/study/study.csv"), "README block 'study' is stale"
+
+
+def test_the_committed_study_block():
+    """docs/results.md's study block is reports/study/study.csv's (`python -m ganlib.report reports/study
+    --results docs/results.md`); a deleted block fails."""
+    placed = document.block(FILES["results"].read_text(), document.STUDY_BLOCK)
+    assert placed is not None, "docs/results.md has no block 'study'"
+    assert placed == document.study_markdown(ROOT / "reports/study/study.csv"), "block 'study' is stale"
+
+
+def test_a_missing_block_is_an_error_and_nothing_is_written(tmp_path, capsys):
+    pd.DataFrame([{"notebook": "01_data", "seconds": 61.2, "note": None}]).to_csv(tmp_path / "stage_times.csv",
+                                                                                 index=False)
+    page = tmp_path / "results.md"
+    page.write_text("no markers here\n")
+    with pytest.raises(ValueError, match="no block 'timings'"):
+        document.update_readme(page, tmp_path, document.RESULTS_BLOCKS)
+    assert page.read_text() == "no markers here\n"
+    assert document.update_readme(page, tmp_path, document.README_BLOCKS) == []  # not this file's block: no error
+    assert document.main([str(tmp_path), "--results", str(page)]) == 2
+    assert "no block 'timings'" in capsys.readouterr().err

@@ -8,12 +8,13 @@ from matplotlib import colors, markers
 from ganlib.codecs import classical, families, zoo
 from ganlib.codecs.gan import GanCodec
 from ganlib.codecs.learned import Learned
+from ganlib.core import paths
 from ganlib.models import learned
 
 
 def test_codec_ids_and_order():
-    assert list(families.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized", "hyperprior",
-                                      "gan_residual", "gan_residual_webp"]
+    assert list(families.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized",
+                                       "hyperprior", "gan_residual", "gan_residual_webp"]
     assert list(families.SUMMARY) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
     assert families.order(["hyperprior", "zzz", "jpeg", "gan", "jpeg"]) == ["gan", "jpeg", "hyperprior", "zzz"]
     assert families.rank("gan") == 0 and families.rank("nope") == len(families.FAMILIES)
@@ -89,8 +90,8 @@ def test_learned_factory_loads_the_run(tmp_path):
     torch.manual_seed(0)
     model = learned.build(1, 8, 12, "factorized").eval()
     model.update(force=True)
-    learned.save(learned.checkpoint(tmp_path, "factorized", 0.01), model)
-    (tmp_path / "learned.json").write_text('{"n": 8, "m": 12, "runs": []}')
+    learned.save(paths.RunDir(tmp_path).learned_model("factorized", 0.01), model)
+    paths.RunDir(tmp_path).learned_meta.write_text('{"n": 8, "m": 12, "runs": []}')
     c = zoo.codec("factorized", 0.01, run=tmp_path, shape=(28, 28, 1))
     assert c.id == "factorized0.01"
     image = np.zeros((28, 28, 1), np.uint8)

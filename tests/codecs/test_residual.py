@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ganlib.codecs import residual, zoo
 from ganlib.codecs.gan import GanCodec
+from ganlib.core import paths
 from ganlib.evaluation import metrics
 from ganlib.formats import latent_format
 from ganlib.inversion import invert
@@ -101,7 +102,7 @@ def test_train_all_saves_models_that_load_as_the_same_codec(images, base, tmp_pa
     assert bases.shape == images.shape
     layers, budget, train_bpp = residual.train_all(images, bases, tmp_path, [0.01], 3, 4, 0.001, 0, 8, 12, 1,
                                                    {"base_bits": 6, "loss": "mse"})
-    meta = json.loads((tmp_path / residual.META).read_text())
+    meta = json.loads(paths.RunDir(tmp_path).residual_meta.read_text())
     assert meta["base_bits"] == 6 and meta["n"] == 8 and [r["lambda"] for r in meta["runs"]] == [0.01]
     assert list(train_bpp) == ["λ=0.01"] and budget[0]["model"] == "conditional"
     loaded = zoo.layered(tmp_path, "gan_residual", 0.01, base=base)
@@ -121,12 +122,13 @@ def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
     assert np.array_equal(layered.decode(blob), base.decode(base_file))
     with pytest.raises(latent_format.CodecError, match="no coder for it"):
         layered.decode(blob + b"x")
-    (tmp_path / residual.META).write_text(json.dumps({"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}))
+    meta = {"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}
+    paths.RunDir(tmp_path).residual_meta.write_text(json.dumps(meta))
     assert isinstance(zoo.layered(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
 
 
 # ------------------------------------------------------------------ the layered file, pinned and fuzzed
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,13 @@ import pytest
 import yaml
 
 from ganlib.codecs import zoo
-from ganlib.evaluation import analysis
+from ganlib.core import paths
+from ganlib.evaluation import analysis, scoring
 from ganlib.models import gan_training
 from ganlib.pipeline import profiles, study
 from ganlib.report import document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "data": {"dataset": "fashion_mnist", "image_size": 28, "channels": 1, "n_eval": 3, "seed": 0},
     "train": {"steps": 3, "batch_size": 4, "lr": 0.0002, "seed": 0},
@@ -37,7 +38,7 @@ def baseline_rows(arrays, ids):
     for family, qualities in (("jpeg", (1, 50, 95)), ("webp", (0, 50, 100))):
         for q in qualities:
             c = zoo.codec(family, q)
-            scored, _ = analysis.score_files(c, [c.encode(im) for im in originals], originals)
+            scored, _ = scoring.score_files(c, [c.encode(im) for im in originals], originals)
             rows += [{"codec": family, "param": q, "split": "unseen", "image_id": int(i), **r}
                      for i, r in zip(ids, scored)]
     return pd.DataFrame(rows)[analysis.RD_COLUMNS]
@@ -58,7 +59,7 @@ def test_the_study_writes_one_row_per_model_and_resumes(arrays, tmp_path, monkey
     assert (table.gan_bits == 4).all() and (table.n_images == 3).all()
     # the quality columns are the files on disk, read back at 4 bits
     for row in table.itertuples():
-        stored = [(tmp_path / "runs" / row.model / "latents" / "b4" / f"{i}.gan").read_bytes() for i in ids]
+        stored = [paths.RunDir(tmp_path / "runs" / row.model).latent_file("unseen", 4, i).read_bytes() for i in ids]
         assert row.bytes == pytest.approx(np.mean([len(b) for b in stored]))
         assert row.bpp == pytest.approx(8 * row.bytes / (28 * 28))
         assert (tmp_path / "runs" / row.model / "prior.json").is_file()

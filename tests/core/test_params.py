@@ -22,6 +22,14 @@ def test_checks_name_the_parameter_and_the_allowed_values():
         params.int_list("bits", [], 1, 16)
 
 
+def test_one_line_is_the_message_on_one_line_or_the_type():
+    assert params.one_line(ValueError("while parsing\n  in <file>, line 1\n\texpected <end>")) == (
+        "while parsing in <file>, line 1 expected <end>")
+    assert params.one_line(KeyError()) == "KeyError" and params.one_line(OSError("  ")) == "OSError"
+    assert params.one_line(ValueError("abcdef"), limit=4) == "abcd ..."
+    assert params.one_line(ValueError("abcd"), limit=4) == "abcd"
+
+
 def test_profiles_give_each_stage_its_parameters():
     for profile in ("default", "smoke"):
         for stage in profiles.STAGES:
@@ -61,3 +69,23 @@ def test_names_that_become_file_names():
     for bad in ["", "../x", "Seen", "a b", 3, "x" * 41]:
         with pytest.raises(ValueError, match="name=.* is not allowed; use 1 to 40 lowercase"):
             params.slug("name", bad)
+
+
+def test_non_finite_numbers_are_refused():
+    for bad in (float("inf"), float("nan"), -1.0, 0):
+        with pytest.raises(ValueError, match="lr=.* must be a positive finite number"):
+            params.positive("lr", bad)
+    params.positive("lr", 1e-3)
+
+
+def test_yaml_without_aliases_and_bounded(tmp_path):
+    """A profile is a few values: aliases (the "billion laughs" bomb) and huge files are refused unread."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n"
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    with pytest.raises(ValueError, match=r"bomb.yaml: not valid YAML \(.*aliases \(\*name\) are not allowed"):
+        params.read_yaml(tmp_path / "bomb.yaml")
+    (tmp_path / "big.yaml").write_text("x: 1\n" * 1000)
+    with pytest.raises(ValueError, match="longer than 1,000 bytes"):
+        params.read_yaml(tmp_path / "big.yaml", max_bytes=1000)
+    (tmp_path / "ok.yaml").write_text("train: {lr: 0.001, steps: 10}\n")
+    assert params.read_yaml(tmp_path / "ok.yaml") == {"train": {"lr": 0.001, "steps": 10}}

@@ -1,4 +1,7 @@
 """The command line on several files and folders (issue 8 item 4) and on hostile paths (issue 11)."""
+import ast
+import dataclasses
+import json
 import os
 import re
 import signal
@@ -18,6 +21,7 @@ from ganlib.inversion import modes
 from ganlib.models import encoder
 from ganlib.models.checkpoints import load_generator, save_generator
 from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
+from ganlib.pipeline import profiles
 
 FAST = ["--steps", "15", "--restarts", "1", "--refine-steps", "2", "--init", "random"]
 
@@ -238,24 +242,60 @@ def search_config(monkeypatch):
 
 
 def test_encoder_by_default_random_on_request(encoder_run, run, photos, tmp_path, monkeypatch):
+    """The search GanCodec gets is the mode's (modes.hybrid_config / search_config) with exactly the
+    options given replaced: every field compared."""
     seen = search_config(monkeypatch)
     image = str(photos / "im0.png")
     assert cli.main(["compress", image, "-o", str(tmp_path / "a.gan"), "--run", str(encoder_run)]) == 0
     config, E = seen[-1]
-    assert E is not None and (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps,
-                              config.lr) == ("encoder", modes.HYBRID_OPTIMIZER, 1, modes.HYBRID_STEPS,
-                                             modes.HYBRID_REFINE_STEPS, modes.HYBRID_LR)
+    assert E is not None and config == modes.hybrid_config()
+    assert (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps, config.lr) == (
+        "encoder", modes.HYBRID_OPTIMIZER, 1, modes.HYBRID_STEPS, modes.HYBRID_REFINE_STEPS, modes.HYBRID_LR)
     assert cli.main(["compress", image, "-o", str(tmp_path / "b.gan"), "--run", str(encoder_run), "--init", "random",
                      "--steps", "10", "--refine-steps", "2"]) == 0
     config, E = seen[-1]
-    assert E is None and (config.init, config.optimizer, config.restarts, config.steps, config.refine_steps,
-                          config.lr) == ("random", "adam", cli.DEFAULTS.restarts, 10, 2, cli.DEFAULTS.lr)
+    assert E is None and config == dataclasses.replace(modes.search_config(), steps=10, refine_steps=2)
+    assert (config.init, config.optimizer, config.restarts) == ("random", "adam", 4)
     assert cli.main(["compress", image, "-o", str(tmp_path / "d.gan"), "--run", str(encoder_run), "--optimizer", "adam",
-                     "--steps", "5"]) == 0
-    assert (seen[-1][0].optimizer, seen[-1][0].steps) == ("adam", 5)
+                     "--steps", "5", "--seed", "3"]) == 0
+    config = seen[-1][0]  # the Adam hybrid 03b measures: lr 0.05 and 20 refinement steps, not the search's
+    assert config == modes.hybrid_config(steps=5, seed=3, optimizer="adam")
+    assert (config.lr, config.refine_steps) == (modes.ADAM_HYBRID_LR, modes.ADAM_HYBRID_REFINE_STEPS)
+    assert cli.main(["compress", image, "-o", str(tmp_path / "e.gan"), "--run", str(encoder_run), "--optimizer", "adam",
+                     "--steps", "0", "--lr", "0.5", "--rate-lambda", "0.001"]) == 0
+    assert seen[-1][0] == dataclasses.replace(modes.hybrid_config(steps=0, optimizer="adam"), lr=0.5,
+                                              rate_lambda=0.001)  # the encoder alone: no refinement
     assert cli.main(["compress", image, "-o", str(tmp_path / "c.gan"), "--run", str(run), "--steps", "10",
-                     "--refine-steps", "2"]) == 0
-    assert seen[-1][1] is None and seen[-1][0].init == "random"  # no encoder in the run: random starts
+                     "--refine-steps", "2", "--restarts", "2"]) == 0
+    assert seen[-1][1] is None  # no encoder in the run: random starts
+    assert seen[-1][0] == dataclasses.replace(modes.search_config(), steps=10, refine_steps=2, restarts=2)
+
+
+def tradeoff_parameters(profile: str = "default") -> dict:
+    """03b_tradeoff's parameters under ``profile``: the profile's tradeoff section (params/<profile>.yaml)
+    over the defaults of the notebook's parameters cell."""
+    nb = profiles.notebook("tradeoff")
+    cell = next(c for c in json.loads(nb.read_text())["cells"]
+                if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+    defaults = {s.target.id: ast.literal_eval(s.value) for s in ast.parse(source).body if isinstance(s, ast.AnnAssign)}
+    return {**defaults, **profiles.stage_params(profile, "tradeoff")}
+
+
+@pytest.mark.parametrize("options,encoder,name", [([], True, "hybrid"), (["--optimizer", "adam"], True, "hybrid"),
+                                                  (["--init", "random"], False, "search"),
+                                                  (["--init", "random", "--optimizer", "lbfgs"], False, "search")])
+def test_every_mode_the_command_line_runs_is_one_the_report_measures(options, encoder, name):
+    """With its defaults, each mode of ``compress`` (the hybrid with either optimizer, the search from
+    random starts with either) is exactly one of the modes 03b_tradeoff measures in the default profile."""
+    p = tradeoff_parameters()
+    measured = modes.modes(p["loss"], p["encoder_steps"], p["search_steps"], p["restarts"], p["seed"], p["adam_steps"],
+                           p["lbfgs_search_steps"])
+    args = cli.parser().parse_args(["compress", "in.png", "-o", "out.gan", *options])
+    config = cli.inversion_config(args, object() if encoder else None)
+    assert [m.name for m in measured if m.config == config] == [name], config
+    if "--optimizer" in options:
+        assert config.optimizer == options[-1]
 
 
 def test_encoder_errors(encoder_run, run, photos, tmp_path, capsys):

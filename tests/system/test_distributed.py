@@ -88,8 +88,8 @@ def test_two_process_training_equals_one_process(workdir, monkeypatch):
     """2 gloo processes, each half of the global batch of 8, against train_gan in this process."""
     steps, batch = 12, 8
     cfg = GanConfig(latent_dim=8, width=4)
-    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", str(steps),
-            "--batch-size", str(batch), "--lr", "0.0002", "--seed", "0", "--snapshots", "2"]
+    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4",
+            "--steps", str(steps), "--batch-size", str(batch), "--lr", "0.0002", "--seed", "0", "--snapshots", "2"]
     done = torchrun(args, {"GANLIB_WORKDIR": str(workdir)})
     assert done.returncode == 0, done.stderr[-3000:]
     run = workdir / "runs" / "tiny"
@@ -109,8 +109,8 @@ def test_two_process_training_equals_one_process(workdir, monkeypatch):
 
 
 def test_batch_must_divide_by_the_processes(workdir):
-    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4", "--steps", "2",
-            "--batch-size", "5", "--lr", "0.0002"]
+    args = ["-m", "ganlib.models.gan_training", "--profile", "tiny", "--latent-dim", "8", "--width", "4",
+            "--steps", "2", "--batch-size", "5", "--lr", "0.0002"]
     done = torchrun(args, {"GANLIB_WORKDIR": str(workdir)})
     assert done.returncode != 0 and "batch_size=5 is not allowed with 2 processes" in done.stderr
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganlib.codecs.gan import GanCodec
-from ganlib.core import runtime
+from ganlib.core import paths, runtime
 from ganlib.formats import latent_format
 from ganlib.inversion import invert, modes
 from ganlib.models import checkpoints, losses, prior
@@ -43,7 +43,7 @@ def test_save_and_load_are_exact(tmp_path, small_generator, fitted):
     prior.save(tmp_path, fitted, {"images": 500})
     back = prior.load(tmp_path, small_generator)
     assert back.fingerprint == fitted.fingerprint and np.array_equal(back.mean, fitted.mean)
-    meta = json.loads((tmp_path / prior.FILE).read_text())
+    meta = json.loads(paths.RunDir(tmp_path).prior.read_text())
     assert meta["model_fingerprint"] == fitted.fingerprint.hex() and meta["fitted_on"] == {"images": 500}
     assert meta["latent_format_version"] == latent_format.VERSION == 2
 
