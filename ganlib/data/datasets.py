@@ -21,9 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganlib.core import files
-from ganlib.core import params
-from ganlib.core import paths
+from ganlib.core import files, params, paths
 
 DATASETS = ("fashion_mnist", "folder", "shapes")
 IMAGE_SIZES = (28, 32, 64, 128)  # the sides data sets and the model family (ganlib.models.nets) support
@@ -402,8 +400,8 @@ def eval_images(arrays: dict[str, np.ndarray], split: str, n_images: int, seed: 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ganlib.data.datasets FOLDER [--n-images N] [--image-size S] [--channels C] [--seed K]``:
     write the shapes data set as a folder of PNGs (a folder data set, or images to compress)."""
-
-    p = argparse.ArgumentParser(prog="python -m ganlib.data.datasets", description=main.__doc__.split(":", 1)[1].strip())
+    p = argparse.ArgumentParser(prog="python -m ganlib.data.datasets",
+                                description=main.__doc__.split(":", 1)[1].strip())
     p.add_argument("folder")
     p.add_argument("--n-images", type=int, default=SHAPES_IMAGES)
     p.add_argument("--image-size", type=int, default=64, choices=IMAGE_SIZES)
