@@ -34,8 +34,9 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name ganlib --display-name "Python (ganlib)" >/dev/null
 	touch $@
 
-# 03 runs (as ganlib.core.paths.INVERSIONS): the split's own loss, then the other loss as a control
-INVERSIONS := seen unseen seen_ssim unseen_mse
+# 03 runs (as ganlib.core.paths.INVERSIONS): the seed's search with the split's own loss, then the other loss as a
+# control, on the first 64 images; the command line's hybrid and encoder-only modes on every evaluation image
+INVERSIONS := seen unseen seen_ssim unseen_mse seen_hybrid unseen_hybrid seen_encoder unseen_encoder
 INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
 # one YAML per stage, rewritten only when its section of the profile changes

@@ -8,9 +8,13 @@ write NAME.gan (NAME.png) into. Several inputs or a folder: OUT is a directory, 
 missing; a folder's relative paths are mirrored (FOLDER/a/b.png -> OUT/a/b.gan), other files go
 to OUT/NAME.gan. Outputs that already exist are skipped (--overwrite replaces them), so an
 interrupted run resumes where it stopped; a file that cannot be read is reported in one line and
-skipped, the rest go on. Nothing is ever written over an input, and every output path is checked
-before the search starts. Each file is written atomically: an interrupted run leaves no partial
-file.
+skipped, the rest go on. Nothing is ever written over an input, an existing output that is not a
+regular file (a device, a FIFO) is refused, and every output path is checked before the search
+starts. ``decompress`` does not replace an image beside its latent file with the same name
+(``D/x.png`` from ``D/x.gan``, the original after ``compress D -o D``) unless
+``--overwrite-originals`` is given. Each file is written atomically: an interrupted run leaves no
+partial file. Inputs are read only if they are regular files (a FIFO or a device is refused
+without waiting), and with a bound: a latent file's format maximum, 256 MiB for an image.
 
 ``--run`` names a directory holding a trained generator (``generator.safetensors`` and
 ``generator.json``) and, optionally, its encoder (``encoder.safetensors``) and latent prior
@@ -28,17 +32,20 @@ size is refused unless ``--resize`` is given (centre crop to a square, then Lanc
 decompressed PNG is exactly the image the report scores for that file.
 
 Exit status: 0 everything written (or skipped as existing); 1 a latent file is invalid
-(truncated, corrupted, foreign, or made with another generator); 2 bad arguments, an unreadable
-image, unusable model files or an output path that cannot be written; 130 interrupted (Ctrl-C).
-When several files fail for different reasons, the larger status. Every failure is one line on
-stderr, ``error: <file>: <what is wrong>``.
+(truncated, corrupted, foreign, or made with another generator); 2 bad arguments, an input that is
+not a regular file or cannot be read, an unreadable image, unusable model files or an output path
+that cannot be written; 130 interrupted (Ctrl-C). When several files fail for different reasons,
+the larger status. Every failure is one line on stderr, ``error: <file>: <what is wrong>``, with
+control characters and undecodable bytes of file names backslash-escaped.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import hashlib
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -78,9 +85,9 @@ read_image = datasets.read_image  # the one image reader, shared with the folder
 
 
 def say(message: str) -> None:
-    """One line on stderr that does not break a progress bar."""
-
-    tqdm.write(message, file=sys.stderr)
+    """One line on stderr that does not break a progress bar; file names in it are escaped
+    (:func:`ganlib.core.params.printable`), so a crafted name cannot break or forge a line."""
+    tqdm.write(params.printable(message), file=sys.stderr)
 
 
 def describe(exc: BaseException) -> str:
@@ -102,7 +109,8 @@ class Job:
 def file_seed(seed: int, key: str) -> int:
     """The seed of one file's random starts: from ``--seed`` and the file's relative path, so a file
     gets the same starts whichever batch, process or resumed run compresses it."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") >> 1
+    key = f"{seed}:{key}".encode("utf-8", "surrogateescape")  # a name's undecodable bytes as they are
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1
 
 
 def _is_dir(path: Path) -> bool:
@@ -127,8 +135,9 @@ def _name_max(directory: Path) -> int:
 
 
 def check_output(dst: Path) -> None:
-    """Refuse, before any work, an output path that cannot be written: a directory, a name longer
-    than the file system allows, or a place below a regular file or in a directory not writable."""
+    """Refuse, before any work, an output path that cannot be written: a directory or another file
+    that is not a regular file (a device, a FIFO), a name longer than the file system allows, or a
+    place below a regular file, on a read-only file system or in a directory not writable."""
     ancestor = dst.parent
     while not _exists(ancestor) and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -140,6 +149,15 @@ def check_output(dst: Path) -> None:
                              f"bytes, longer than the file system allows ({_name_max(ancestor)})")
     if _is_dir(dst):
         raise UsageError(f"{dst}: is a directory; give a file name")
+    try:
+        mode = os.stat(dst).st_mode
+    except OSError:
+        mode = stat.S_IFREG  # nothing there (or a dangling link): written as a new file
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{dst}: is {files.KINDS.get(stat.S_IFMT(mode), 'a special file')}, not a regular file; "
+                         "refusing to replace it")
+    if os.statvfs(ancestor).f_flag & os.ST_RDONLY:
+        raise UsageError(f"{dst}: cannot write in {ancestor} (read-only file system)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise UsageError(f"{dst}: cannot write in {ancestor} (permission denied)")
 
@@ -151,8 +169,10 @@ def plan(inputs: list[str], output: str, suffixes: tuple[str, ...], out_suffix: 
     out = Path(output)
     sources = [Path(s) for s in inputs]
     for src in sources:
-        if not _exists(src):
-            raise UsageError(f"{src}: no such file or directory")
+        try:
+            os.stat(src)
+        except OSError as exc:  # missing, a loop of symbolic links, ...
+            raise UsageError(f"{src}: {(exc.strerror or 'cannot be read').lower()}") from None
     batch = len(sources) > 1 or sources[0].is_dir()
     jobs: list[Job] = []
     if not batch:
@@ -197,7 +217,8 @@ def _identity(path: Path):
 
 
 def write_output(path: Path, data: bytes | np.ndarray) -> None:
-    """Write latent file bytes, or an image as PNG, atomically; an OSError names ``path``."""
+    """Write latent file bytes, or an image as PNG, atomically; an OSError names ``path``, or the
+    folder it should go in when that is no longer a directory (replaced by a file mid-run)."""
     try:
         if isinstance(data, bytes):
             files.write_bytes(path, data)
@@ -205,6 +226,10 @@ def write_output(path: Path, data: bytes | np.ndarray) -> None:
             with files.atomic_path(path) as tmp:
                 Image.fromarray(data[..., 0] if data.shape[2] == 1 else data).save(tmp, format="PNG")
     except OSError as exc:
+        folder = next((p for p in path.parents if _exists(p) and not _is_dir(p)), None)
+        if folder is not None:
+            raise OSError(errno.ENOTDIR, "the output folder is no longer a directory (replaced by a file?)",
+                          str(folder)) from None
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
@@ -229,8 +254,13 @@ def load_model(args, init: str | None = None) -> tuple:
     if args.run is None and not paths.RunDir(run).generator.exists():
         raise UsageError(f"{run}: the shipped model is missing from this copy of the project; "
                          "give --run runs/<profile> (written by make train PROFILE=<profile>)")
-    if run.exists() and not run.is_dir():
-        raise UsageError(f"{run}: --run must be a directory holding generator.safetensors")
+    try:
+        if not stat.S_ISDIR(os.stat(run).st_mode):
+            raise UsageError(f"{run}: --run must be a directory holding generator.safetensors")
+    except FileNotFoundError:
+        pass  # load_generator says what writes one
+    except OSError as exc:  # a loop of symbolic links, a name too long, ...
+        raise UsageError(f"{run}: --run cannot be used ({exc.strerror})") from None
     G = load_generator(run)
     if init == "random":
         return G, None
@@ -404,12 +434,13 @@ def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, 
 
 # ---------------------------------------------------------------- decompress
 def read_latent(path: Path) -> bytes:
-    """A latent file's bytes; one longer than any valid file is refused unread."""
-    size = path.stat().st_size
-    if size > latent_format.MAX_FILE_BYTES:
-        raise latent_format.CodecError(f"{path}: file of {size:,} bytes is longer than any valid latent file "
-                               f"(at most {latent_format.MAX_FILE_BYTES:,} bytes)")
-    return path.read_bytes()
+    """A latent file's bytes (:func:`ganlib.core.files.read_regular`): one longer than any valid file
+    is refused unread (CodecError), a FIFO, device or directory too (OSError)."""
+    try:
+        return files.read_regular(path, latent_format.MAX_FILE_BYTES)
+    except files.FileTooLong as exc:
+        raise latent_format.CodecError(f"{path}: file of {exc.size:,} bytes is longer than any valid latent file "
+                                       f"(at most {latent_format.MAX_FILE_BYTES:,} bytes)") from None
 
 
 def checked_latent(gan: GanCodec, path: Path) -> bytes:
@@ -422,11 +453,23 @@ def checked_latent(gan: GanCodec, path: Path) -> bytes:
     return blob
 
 
+def check_originals(replaced: list[Job]) -> None:
+    """Refuse to replace an existing image that lies beside its latent file with the same name
+    (``D/x.gan`` -> ``D/x.png``): after ``compress D -o D`` that is the original image."""
+    for job in replaced:
+        if (_exists(job.dst) and job.dst.stem == job.src.stem
+                and _identity(job.dst.parent) == _identity(job.src.parent)):
+            raise UsageError(f"{job.dst}: lies beside {job.src.name} and may be the image it was compressed from; "
+                             "refusing to replace it (give another -o, or --overwrite-originals)")
+
+
 def decompress(args) -> int:
     """Decompress latent files (one generator pass per batch, on the CPU). Under torchrun, rank 0
     alone does it (decoding is fast; the other processes exit with status 0)."""
     params.int_range("--batch", args.batch, 1, 4096)
     jobs, batch = plan(args.inputs, args.output, (LATENT_SUFFIX,), IMAGE_SUFFIX, "latent files")
+    if not args.overwrite_originals:
+        check_originals(jobs if not batch or args.overwrite else [])
     if not distributed.is_main():
         return EXIT_OK
     G, _ = load_model(args, "random")
@@ -542,6 +585,9 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--run", "--run-dir", dest="run", default=None, help=run_help)
     d.add_argument("--batch", type=int, default=64, help="files decoded in one generator pass (default: %(default)s)")
     d.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
+    d.add_argument("--overwrite-originals", action="store_true",
+                   help="also replace an image beside its latent file with the same name (D/x.png from D/x.gan: "
+                        "after compress D -o D, the original), which is refused otherwise")
     d.set_defaults(func=decompress)
     return p
 
@@ -552,15 +598,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: every file written is complete and nothing partial was left; "
-              "run the same command again to go on", file=sys.stderr)
+        say("interrupted: every file written is complete and nothing partial was left; "
+            "run the same command again to go on")
         return EXIT_INTERRUPTED
     except latent_format.CodecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}")
         return EXIT_BAD_FILE
     except OSError as exc:
-        print(f"error: {describe(exc)}", file=sys.stderr)
+        say(f"error: {describe(exc)}")
         return EXIT_USAGE
     except ValueError as exc:
-        print(f"error: {params.one_line(exc)}", file=sys.stderr)
+        say(f"error: {params.one_line(exc)}")
         return EXIT_USAGE

@@ -81,6 +81,10 @@ def register(family: Family) -> Family:
 
 for _family in (
     Family("gan", "GAN reversal", GAN, "bits per latent dimension", "#d62728", "o", "{} bits", ", "),
+    Family("gan_search", "GAN reversal, seed's search", GAN, "bits per latent dimension", "#ff9896", "8", "{} bits",
+           ", "),
+    Family("gan_encoder", "GAN reversal, encoder only", GAN, "bits per latent dimension", "#c49c94", "d", "{} bits",
+           ", "),
     Family("png", "PNG", CLASSICAL, None, "#7f7f7f", "P"),
     Family("kmeans", "K-means", CLASSICAL, "K", "#e377c2", "X", "K={}", ", "),
     Family("jpeg", "JPEG", CLASSICAL, "quality", "#1f77b4", "s", "q={}"),
@@ -89,6 +93,9 @@ for _family in (
     Family("avif", "AVIF", CLASSICAL, "quality", "#8c564b", "v", "q={}"),
     Family("factorized", "learned: factorized prior", LEARNED, "λ", "#ff7f0e", "<", "λ={:g}", ", "),
     Family("hyperprior", "learned: scale hyperprior", LEARNED, "λ", "#17becf", ">", "λ={:g}", ", "),
+    Family("factorized_ssim", "learned: factorized prior, SSIM-trained", LEARNED, "λ", "#ffbb78", "4", "λ={:g}", ", "),
+    Family("hyperprior_ssim", "learned: scale hyperprior, SSIM-trained", LEARNED, "λ", "#9edae5", "3", "λ={:g}",
+           ", "),
     Family("gan_residual", "GAN + learned residual", LAYERED, "λ", "#8b0000", "*", "λ={:g}", ", "),
     Family("gan_residual_webp", "GAN + WebP residual", LAYERED, "WebP quality of the residual", "#bcbd22", "h",
            "q={}"),
@@ -97,7 +104,8 @@ for _family in (
 
 # The seed report's schemes, in its order (the summary table's rows).
 SUMMARY: dict[str, Scheme] = {s.id: s for s in (
-    Scheme("gan", "gan", None, "GAN reversal"),
+    Scheme("gan", "gan", None, "GAN reversal, command line's mode"),
+    Scheme("gan_search", "gan_search", None, "GAN reversal, seed's search"),
     Scheme("png", "png", None, "PNG (lossless)"),
     Scheme("kmeans4", "kmeans", 4, "K-means, K=4"),
     Scheme("jpeg10", "jpeg", 10, "JPEG q=10"),
@@ -127,10 +135,15 @@ def scheme(scheme_id: str) -> Scheme:
 
 def scheme_id(family_id: str, param=None) -> str:
     """The id a family at a setting is written as in rd.csv's ``scheme`` column: ``jpeg1``,
-    ``factorized0.01``, ``png`` (no parameter); GAN reversal is ``gan`` at any bit depth."""
-    if family_id == "gan" or param is None or (isinstance(param, float) and math.isnan(param)):
+    ``factorized0.01``, ``png`` (no parameter); GAN reversal is ``gan`` (``gan_search``, ...) at any bit depth."""
+    if is_gan(family_id) or param is None or (isinstance(param, float) and math.isnan(param)):
         return family_id
     return f"{family_id}{param:g}"
+
+
+def is_gan(family_id: str) -> bool:
+    """Whether ``family_id`` is one of GAN reversal's modes (kind :data:`GAN`)."""
+    return family_id in FAMILIES and FAMILIES[family_id].kind == GAN
 
 
 def label(family_id: str, param=None) -> str:

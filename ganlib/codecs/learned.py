@@ -14,17 +14,19 @@ SIDE_MAX = 65535  # bytes of side information a hyperprior file can hold
 
 
 class Learned(Codec):
-    """A trained model as a codec, named after it (``factorized`` or ``hyperprior``). The file is
+    """A trained model as a codec, named after its family (``factorized``, ``hyperprior``, or with
+    ``_ssim`` when trained for SSIM: :func:`ganlib.models.learned.family_id`). The file is
     the entropy coder's byte string; the hyperprior's holds the side information first, after
     its length: one byte below 255, else the byte 255 and two bytes big-endian (up to 65,535).
     The latent shape follows from the image size the model is built for."""
 
     version = f"CompressAI {learned.COMPRESSAI_VERSION}"
 
-    def __init__(self, model: learned.CompressionModel, param, shape: tuple[int, int, int]):
+    def __init__(self, model: learned.CompressionModel, param, shape: tuple[int, int, int], distortion: str = "mse"):
         self.model, self.param, self.shape = model.cpu().eval(), param, shape
-        self.name = learned.kind(model)
-        self.multiple = learned.multiple(self.name, model.down)
+        self.kind = learned.kind(model)
+        self.name = learned.family_id(self.kind, distortion)
+        self.multiple = learned.multiple(self.kind, model.down)
 
     def _latent_shape(self) -> tuple[int, int]:
         """Spatial shape of the latent the decoder starts from: y (factorized) or z (hyperprior)."""
@@ -35,7 +37,7 @@ class Learned(Codec):
             raise ValueError(f"image must be {self.shape}; got {image.shape}")
         with torch.no_grad():
             strings = self.model.compress(learned.pad(learned.to_unit(image[None]), self.multiple))["strings"]
-        if self.name == "factorized":
+        if self.kind == "factorized":
             return strings[0][0]
         y, z = strings[0][0], strings[1][0]
         if len(z) > SIDE_MAX:
@@ -53,7 +55,7 @@ class Learned(Codec):
 
     def _strings(self, data: bytes) -> list[list[bytes]]:
         data = bytes(data)
-        if self.name == "factorized":
+        if self.kind == "factorized":
             return [[data]]
         head, side = self._side(data)
         return [[data[head + side:]], [data[head:head + side]]]
@@ -65,4 +67,4 @@ class Learned(Codec):
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
         """All entropy-coded bytes; the hyperprior's length bytes are header."""
-        return (0 if self.name == "factorized" else self._side(bytes(data))[0]), len(data)
+        return (0 if self.kind == "factorized" else self._side(bytes(data))[0]), len(data)

@@ -51,15 +51,17 @@ def _classical(name: str) -> Callable:
     return make
 
 
-def _learned(kind: str) -> Callable:
+def _learned(family: str) -> Callable:
+    kind, distortion = learned.parse_family(family)
+
     def make(param, channels: int = 1, run: str | Path | None = None, shape: tuple | None = None, **_) -> Learned:
         if run is None or shape is None:
-            raise ValueError(f"the learned codec {kind!r} is loaded from a run: give run= and shape= (H, W, C)")
+            raise ValueError(f"the learned codec {family!r} is loaded from a run: give run= and shape= (H, W, C)")
         meta = json.loads(paths.RunDir(run).learned_meta.read_text())
-        model = learned.load(paths.RunDir(run).learned_model(kind, param), channels, meta["n"], meta["m"], kind)
-        return Learned(model, param, tuple(shape))
+        model = learned.load(paths.RunDir(run).learned_model(family, param), channels, meta["n"], meta["m"], kind)
+        return Learned(model, param, tuple(shape), distortion)
 
-    make.__doc__ = f"the {kind} model trained for lambda=param in run/learned/"
+    make.__doc__ = f"the {family} model trained for lambda=param in run/learned/"
     return make
 
 
@@ -92,7 +94,7 @@ def _layered(family_id: str) -> Callable:
 FACTORIES: dict[str, Callable] = {
     "gan": gan,
     **{name: _classical(name) for name in classical.CODECS},
-    **{kind: _learned(kind) for kind in learned.MODELS},
+    **{family: _learned(family) for family in learned.FAMILIES},
     **{f: _layered(f) for f in residual.FAMILIES},
 }
 

@@ -13,12 +13,33 @@ from collections.abc import Iterable, Sequence
 
 import yaml
 
+from ganlib.core import files
+
+# The most steps a step-count parameter may ask for: the default profile's GAN trains 3,000 steps in
+# about 2.5 minutes on 2 cores, so 10**6 steps are about 14 hours of it; a typo's 10**7 would take days.
+MAX_STEPS = 10**6
+
 
 def one_line(exc: BaseException, limit: int | None = None) -> str:
     """An exception's message on one line (its whitespace runs, newlines included, become single
-    spaces), or its type's name when it has none; cut to ``limit`` characters and `` ...`` if longer."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    spaces), or its type's name when it has none; cut to ``limit`` characters and `` ...`` if longer.
+    An ``OSError``'s message is its reason alone (``strerror``): the caller names the file."""
+    message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    text = " ".join(message.split()) or type(exc).__name__
     return text if limit is None or len(text) <= limit else text[:limit] + " ..."
+
+
+def _escaped(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # an undecodable byte of a file name (surrogateescape)
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, escapes), other unprintable characters and the
+    undecodable bytes of file names backslash-escaped (``\\n``, ``\\x1b``, ``\\xff``): one line that
+    a crafted file name can neither break nor forge."""
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
 
 
 def choice(name: str, value, allowed: Sequence) -> None:
@@ -49,11 +70,16 @@ class _NoAliases(yaml.SafeLoader):
 
 
 def read_yaml(path, max_bytes: int = 1 << 20):
-    """The YAML document in ``path`` (at most ``max_bytes``, no aliases); ValueError naming the file."""
-    with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"{path}: longer than {max_bytes:,} bytes; a profile is a few hundred")
+    """The YAML document in regular file ``path`` (at most ``max_bytes``, no aliases); ValueError naming
+    the file (FileNotFoundError if there is none)."""
+    try:
+        data = files.read_regular(path, max_bytes)
+    except files.FileTooLong:
+        raise ValueError(f"{path}: longer than {max_bytes:,} bytes; a profile is a few hundred") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a FIFO, a device, a directory, no permission
+        raise ValueError(f"{path}: cannot read it ({one_line(exc)})") from None
     try:
         return yaml.load(data.decode("utf-8"), Loader=_NoAliases)  # noqa: S506 - a SafeLoader
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -63,6 +89,11 @@ def read_yaml(path, max_bytes: int = 1 << 20):
 def int_range(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{name}={value!r} is not allowed; it must be an integer from {low} to {high}")
+
+
+def steps(name: str, value, low: int = 1) -> None:
+    """A step count from ``low`` to :data:`MAX_STEPS`."""
+    int_range(name, value, low, MAX_STEPS)
 
 
 def fraction(name: str, value) -> None:

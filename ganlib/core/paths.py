@@ -19,7 +19,10 @@ GENERATOR, GENERATOR_CONFIG = "generator.safetensors", "generator.json"  # 02: w
 TRAIN_HISTORY = "train_history.npz"  # 02: losses and snapshots
 ENCODER, ENCODER_CONFIG = "encoder.safetensors", "encoder.json"  # 02b: weights (last: complete) and config
 PRIOR = "prior.json"  # 02b: the latent prior the files are coded under
-INVERSIONS = ("seen", "unseen", "seen_ssim", "unseen_mse")  # 03 runs: invert_<name>.csv (the Makefile's list too)
+# 03 runs, invert_<name>.csv (the Makefile's list too): the seed's search on the first 64 images with the split's own
+# loss, then with the other loss (the control); the command line's hybrid and encoder-only modes on every image
+INVERSIONS = ("seen", "unseen", "seen_ssim", "unseen_mse", "seen_hybrid", "unseen_hybrid", "seen_encoder",
+              "unseen_encoder")
 TRADEOFF = "tradeoff"  # 03b: tradeoff.csv, and tradeoff/<split>/<mode slug>/<image id>.gan
 BASELINES = "baselines"  # 04: baselines.csv and .npz, and baselines/<codec id>/<split>_<image id>.<codec name>
 LEARNED_META = "learned.json"  # 04: the learned codecs' size and training budget

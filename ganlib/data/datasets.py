@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from tqdm.std import tqdm
 
 from ganlib.core import files, params, paths
 
@@ -37,6 +39,7 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # folder data sets and the CLI
+MAX_IMAGE_BYTES = 1 << 28  # 256 MiB: the longest image file read (Pillow's pixel limit is ~268 MB of RGB)
 MIN_PER_SPLIT = 2  # seen-versus-unseen statistics (variance, confidence interval, p-value) need 2 images a split
 
 
@@ -152,25 +155,42 @@ def prepare(image: Image.Image, image_size: int, channels: int) -> np.ndarray:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Read an image file fully into memory as a PIL image of mode ``L`` or ``RGB``: 16-bit
-    (and 32-bit integer) samples scaled to 8 bits (value * 255 / 65535, rounded), palette,
-    bilevel, CMYK and alpha images converted to RGB (alpha dropped). :class:`ImageError`,
-    naming the file, for anything else: not an image, truncated, floating-point samples, or
-    more pixels than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``,
-    89,478,485 by default)."""
+    """Read an image file fully into memory as a PIL image of mode ``L`` or ``RGB``, upright (its
+    EXIF orientation applied): 16-bit (and 32-bit integer) samples scaled to 8 bits (value * 255 /
+    65535, rounded), palette, bilevel, CMYK and alpha images converted to RGB (alpha dropped).
+    Only a regular file of at most :data:`MAX_IMAGE_BYTES` is read (a FIFO or device is refused
+    without waiting). :class:`ImageError`, naming the file, for anything else: not an image,
+    truncated, floating-point samples, or more pixels than Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, 89,478,485 by default). Pillow's warnings while reading it
+    become one ``warning:`` line each naming the file (:func:`warn`)."""
     path = Path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = _decode(path)
+    for message in dict.fromkeys(params.one_line(w.message) for w in caught):
+        warn(f"{path}: {message}")
+    return im
+
+
+def _decode(path: Path) -> Image.Image:
+    """:func:`open_image` without its handling of warnings."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                im.load()
+        data = files.read_regular(path, MAX_IMAGE_BYTES)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read it ({params.one_line(exc)})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         size = f" ({int(found.group(1)):,} pixels)" if found else ""
         raise ImageError(f"{path}: refused, a possible decompression bomb{size}: more pixels than "
                          f"Pillow's limit of {Image.MAX_IMAGE_PIXELS:,}") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise OSError, SyntaxError, ValueError, ...
-        reason = str(exc).split("\n")[0] or type(exc).__name__
+        reason = ("cannot identify image file" if isinstance(exc, UnidentifiedImageError)
+                  else str(exc).split("\n")[0] or type(exc).__name__)
         raise ImageError(f"{path}: cannot read it as an image ({reason})") from None
     if im.mode.startswith("I;16") or im.mode == "I":
         raw = np.asarray(im, dtype=np.float64)
@@ -208,8 +228,9 @@ def image_files(folder: str | Path, suffixes=IMAGE_SUFFIXES, exclude: str | Path
 
 
 def warn(message: str) -> None:
-    """One line on stderr: ``warning: message``."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, ``warning: message`` (escaped: :func:`ganlib.core.params.printable`), that
+    does not break a progress bar."""
+    tqdm.write(f"warning: {params.printable(message)}", file=sys.stderr)
 
 
 def resize_all(images: np.ndarray, image_size: int, channels: int) -> np.ndarray:
@@ -387,13 +408,14 @@ def load_prepared(profile: str) -> dict[str, np.ndarray]:
 def eval_images(arrays: dict[str, np.ndarray], split: str, n_images: int, seed: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_images`` evaluation images of ``split``: seen = drawn from the training set,
-    unseen = drawn from the held-out set. Same arguments, same images (seeded).
+    unseen = drawn from the held-out set. Same arguments, same images (seeded), in the order of
+    one random permutation of the set, so the first k images of any larger draw are the draw of
+    k: a subset (the seed's search inverts the first 64) is nested in the large evaluation set.
     Returns (images (n, H, W, C) uint8, their indices in that set)."""
     params.choice("split", split, SPLITS)
     params.int_range("n_images", n_images, 1, 10**6)
     pool = arrays["train" if split == "seen" else "test"]
-    n = min(n_images, len(pool))
-    ids = np.sort(np.random.default_rng([seed, SPLITS.index(split)]).choice(len(pool), n, replace=False))
+    ids = np.random.default_rng([seed, SPLITS.index(split)]).permutation(len(pool))[:n_images]
     return pool[ids], ids
 
 

@@ -27,10 +27,17 @@ from ganlib.formats import latent_format
 
 # ------------------------------------------------------------------ constants
 SPLIT_ORDER = ("unseen", "seen")  # every table and figure: unseen images first
-RD_COLUMNS = ["codec", "param", "split", "image_id", "bytes", "payload_bytes", "bpp", "psnr", "ssim", "ms_ssim"]
-SUMMARY_COLUMNS = ["split", "scheme", "n_images", "bpp", "cr", "psnr", "mse", "ssim"]
+RD_COLUMNS = ["codec", "param", "split", "image_id", "search_subset", "bytes", "payload_bytes", "bpp", "psnr", "ssim",
+              "ms_ssim"]
+SUMMARY_COLUMNS = ["split", "scheme", "n_images", "bpp", "bpp_ci95", "cr", "psnr", "psnr_ci95", "mse", "ssim",
+                   "ssim_ci95"]
 QUALITY = {"ssim": "SSIM", "psnr": "PSNR (dB)", "ms_ssim": "MS-SSIM"}  # quality columns of rd.csv
-GAN_SPLIT_RUNS = ("seen", "unseen")  # 03 runs whose refined files are GAN reversal's rd.csv rows
+SEARCH_RUNS = ("seen", "unseen")  # 03 runs of the seed's search, each split with its own loss (the controls aside)
+# rd.csv's GAN reversal families and the 03 runs whose refined files are their rows: the command line's default mode
+# (hybrid) and encoder-only mode on every evaluation image, the seed's search on the first 64
+GAN_RUNS = {"gan": ("seen_hybrid", "unseen_hybrid"), "gan_encoder": ("seen_encoder", "unseen_encoder"),
+            "gan_search": SEARCH_RUNS}
+BOOTSTRAP = 300  # bootstrap resamples of the images behind each BD-rate interval
 REFERENCE = "jpeg1"  # the seed's reference operating point: JPEG at its lowest quality
 
 # Why a table cell is empty, by code (the report prints "—" with a footnote saying this).
@@ -108,9 +115,10 @@ def read_residual(run: str | Path, profile: str) -> pd.DataFrame:
     return pd.read_csv(paths.require(paths.RunDir(run).residual_csv, _made_by("04b_residual", "residual", profile)))
 
 
-def gan_rows(inversions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """The rows of the inversions of each split with its own loss (the control runs excluded)."""
-    return pd.concat([inversions[s] for s in GAN_SPLIT_RUNS])
+def gan_rows(inversions: Mapping[str, pd.DataFrame], family: str = "gan_search") -> pd.DataFrame:
+    """The rows of the 03 runs of one of GAN reversal's families (:data:`GAN_RUNS`): by default the
+    seed's search of each split with its own loss (the control runs excluded)."""
+    return pd.concat([inversions[s] for s in GAN_RUNS[family]])
 
 
 def check_gan_bits(rows: pd.DataFrame, gan_bits: int) -> None:
@@ -122,13 +130,19 @@ def check_gan_bits(rows: pd.DataFrame, gan_bits: int) -> None:
 
 def build_rd(inversions: Mapping[str, pd.DataFrame], baselines: pd.DataFrame) -> pd.DataFrame:
     """rd.csv: one row per codec, parameter, split and image (:data:`RD_COLUMNS`). GAN reversal's
-    rows are the refined files of the ``seen`` and ``unseen`` runs (``param`` = bits); only the
-    images that 03 inverted are kept for every codec (03 may invert fewer than 04 encodes)."""
-    gan = gan_rows(inversions)
-    gan_files = gan[gan.stage == "refined"].assign(codec="gan", param=lambda t: t.bits.astype(int))
-    rd = pd.concat([gan_files[RD_COLUMNS], baselines[RD_COLUMNS]], ignore_index=True)
-    common = gan_files.groupby("split").image_id.apply(set)
-    return rd[[i in common.get(s, ()) for s, i in zip(rd.split, rd.image_id)]].reset_index(drop=True)
+    rows are the refined files of the 03 runs of :data:`GAN_RUNS` (``param`` = bits), the other
+    codecs' those of ``baselines``. ``search_subset`` marks the images the seed's search inverted
+    (the first of each split's evaluation images); only the images that the command line's mode
+    inverted are kept for every codec (03 may invert fewer than 04 encodes)."""
+    parts = []
+    for family in GAN_RUNS:
+        rows = gan_rows(inversions, family)
+        parts.append(rows[rows.stage == "refined"].assign(codec=family, param=lambda t: t.bits.astype(int)))
+    subset = {(s, i) for s, i in zip(parts[-1].split, parts[-1].image_id)}
+    rd = pd.concat([*parts, baselines], ignore_index=True)
+    rd["search_subset"] = [(s, i) in subset for s, i in zip(rd.split, rd.image_id)]
+    common = {(s, i) for s, i in zip(parts[0].split, parts[0].image_id)}
+    return rd[[(s, i) in common for s, i in zip(rd.split, rd.image_id)]][RD_COLUMNS].reset_index(drop=True)
 
 
 def write_rd(path: str | Path, rd: pd.DataFrame) -> pd.DataFrame:
@@ -152,23 +166,28 @@ def with_derived(rd: pd.DataFrame, shape: Sequence[int]) -> pd.DataFrame:
 # ------------------------------------------------------------------ summary (the seed's table)
 def summary(rd: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
     """The seed report's table: means over the images of each split of the schemes of
-    :data:`ganlib.codecs.families.SUMMARY`, GAN reversal at ``gan_bits``; unseen first, the seed's scheme
-    order. Columns :data:`SUMMARY_COLUMNS` (what summary.csv holds) plus ``ssim_ci95``, the
-    half-width of SSIM's 95% confidence interval. ``rd`` needs :func:`with_derived`'s columns."""
+    :data:`ganlib.codecs.families.SUMMARY`, GAN reversal (the command line's mode on every image, the
+    seed's search on its subset, each with its ``n_images``) at ``gan_bits``; unseen first, the seed's
+    scheme order. Columns :data:`SUMMARY_COLUMNS` (what summary.csv holds): the means, and for bpp,
+    psnr and ssim the half-width of the 95% confidence interval (``<metric>_ci95``). ``rd`` needs
+    :func:`with_derived`'s columns."""
     ids = list(families.SUMMARY)
-    chosen = rd[((rd.codec == "gan") & (rd.param == gan_bits)) | ((rd.codec != "gan") & rd.scheme.isin(ids))]
+    gan = rd.codec.map(families.is_gan)
+    chosen = rd[rd.scheme.isin(ids) & (~gan | (rd.param == gan_bits))]
     groups = chosen.groupby(["split", "scheme"])
     out = groups[["bpp", "cr", "psnr", "mse", "ssim"]].mean()
     out.insert(0, "n_images", groups.size())
-    out["ssim_ci95"] = groups.ssim.apply(_ci_half)
+    for metric in ("bpp", "psnr", "ssim"):
+        out[f"{metric}_ci95"] = groups[metric].apply(_ci_half)
     out = out.reset_index()
     out["scheme"] = pd.Categorical(out.scheme, [s for s in ids if s in set(out.scheme)])
     out["split"] = pd.Categorical(out.split, list(SPLIT_ORDER))
-    return out.sort_values(["split", "scheme"]).reset_index(drop=True)
+    return out.sort_values(["split", "scheme"]).reset_index(drop=True)[SUMMARY_COLUMNS]
 
 
 def _ci_half(values) -> float:
-    return metrics.mean_ci(values)[1]
+    """Half-width of the mean's 95% confidence interval; NaN when a value is infinite (PNG's PSNR)."""
+    return metrics.mean_ci(values)[1] if np.isfinite(values).all() else np.nan
 
 
 def summary_row(table: pd.DataFrame, split: str, scheme: str) -> pd.Series:
@@ -184,7 +203,7 @@ def seed_marks(gan_bits: int, labelled: Sequence[str] = ("gan", REFERENCE)) -> l
     ``labelled`` schemes): GAN reversal at ``gan_bits`` and the classical schemes of the summary."""
     out = []
     for s in families.SUMMARY.values():
-        param = gan_bits if s.family == "gan" else s.param
+        param = gan_bits if families.is_gan(s.family) else s.param
         label = (f"GAN {gan_bits} bits" if s.family == "gan" else s.label) if s.id in labelled else ""
         out.append({"codec": s.family, "param": param, "label": label})
     return out
@@ -255,7 +274,7 @@ def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr")
             continue
         for codec in families.order(table.codec):
             other = table[(table.split == split) & (table.codec == codec)]
-            if codec == test or other.empty:
+            if codec == test or other.empty or _other_mode(codec):
                 continue
             row = {"split": split, "codec": codec}
             for m in quality:
@@ -267,6 +286,77 @@ def bd_rate_table(table: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr")
                     row[f"{m}_note"] = "lossless"
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _other_mode(codec: str) -> bool:
+    """GAN reversal's modes other than the command line's (``gan``): not a codec to compare with."""
+    return families.is_gan(codec) and codec != "gan"
+
+
+def _per_image(rd: pd.DataFrame, split: str, codec: str, column: str, ids: np.ndarray) -> np.ndarray | None:
+    """``column`` of ``codec``'s rows of ``split`` as (images ``ids``, parameters ascending); None
+    unless the codec has a value for every image at every parameter."""
+    rows = rd[(rd.split == split) & (rd.codec == codec)]
+    table = rows.pivot_table(index="image_id", columns="param", values=column, aggfunc="first").reindex(ids)
+    return None if table.isna().to_numpy().any() else table.to_numpy(dtype=float)
+
+
+def bd_rate_intervals(rd: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"), test: str = "gan",
+                      resamples: int = BOOTSTRAP, seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """Bootstrap intervals of :func:`bd_rate_table`'s BD-rates over images: the split's images are
+    resampled with replacement ``resamples`` times, the same images for the test codec and the
+    other (a paired bootstrap: they coded the same images), every mean rate and quality of both
+    curves recomputed and the BD-rate with them. Columns split, codec and for each metric ``m``:
+    ``m_lo``, ``m_hi`` (the percentile interval at ``confidence``; NaN where fewer than half the
+    resamples give a BD-rate) and ``n_images``. ``rd``: per-image rows (rd.csv)."""
+    rng = np.random.default_rng(seed)
+    tail = 100 * (1 - confidence) / 2
+    rows = []
+    for split in SPLIT_ORDER:
+        ids = np.sort(rd[(rd.split == split) & (rd.codec == test)].image_id.unique())
+        if not len(ids):
+            continue
+        weights = rng.multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples) / len(ids)
+        means = {}  # (codec, column) -> (resamples, parameters)
+        for codec in families.order(rd.codec):
+            for column in ("bpp", *quality):
+                values = _per_image(rd, split, codec, column, ids)
+                if values is not None:
+                    means[codec, column] = weights @ values
+        for codec in families.order(rd.codec):
+            if codec == test or _other_mode(codec) or (codec, "bpp") not in means:
+                continue
+            row = {"split": split, "codec": codec, "n_images": len(ids)}
+            for m in quality:
+                if (codec, m) not in means or (test, m) not in means:
+                    row[f"{m}_lo"] = row[f"{m}_hi"] = np.nan
+                    continue
+                values = np.array([metrics.bd_rate(means[codec, "bpp"][b], means[codec, m][b], means[test, "bpp"][b],
+                                                   means[test, m][b]) for b in range(resamples)])
+                ok = values[np.isfinite(values)]
+                row[f"{m}_lo"], row[f"{m}_hi"] = ((np.percentile(ok, tail), np.percentile(ok, 100 - tail))
+                                                  if len(ok) >= resamples / 2 else (np.nan, np.nan))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def strongest_learned(bd: pd.DataFrame, quality: Sequence[str]) -> pd.DataFrame:
+    """Per split and metric, the learned codec (:data:`ganlib.codecs.families.LEARNED`) against
+    which the test codec's BD-rate is highest (the learned codec that needs the fewest bits at equal
+    quality): columns split, metric, codec, bd_rate, lo, hi. ``bd``: :func:`bd_rate_table` with
+    :func:`bd_rate_intervals`' columns."""
+    learned = bd[bd.codec.isin([f.id for f in families.of_kind(families.LEARNED)])]
+    rows = []
+    for split in SPLIT_ORDER:
+        mine = learned[learned.split == split]
+        for m in quality:
+            known = mine[mine[m].notna()]
+            if known.empty:
+                continue
+            best = known.loc[known[m].idxmax()]
+            rows.append({"split": split, "metric": m, "codec": best.codec, "bd_rate": float(best[m]),
+                         "lo": float(best.get(f"{m}_lo", np.nan)), "hi": float(best.get(f"{m}_hi", np.nan))})
+    return pd.DataFrame(rows, columns=["split", "metric", "codec", "bd_rate", "lo", "hi"])
 
 
 def matched_rate_table(table: pd.DataFrame, gan_bits: int, quality: Sequence[str] = ("ssim", "psnr")
@@ -299,12 +389,13 @@ def equal_loss(inverted: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
     p-value (the splits are different images). ``inverted``: the rows of every 03 run.
     ValueError if a run has no files at ``gan_bits``."""
     refined = inverted[inverted.stage == "refined"]
+    refined = refined.assign(mode=refined["mode"].fillna("search") if "mode" in refined else "search")
     at_bits = refined[refined.bits == gan_bits]
     missing = sorted(set(zip(refined.split, refined.loss)) - set(zip(at_bits.split, at_bits.loss)))
     if missing:
         raise ValueError(f"gan_bits={gan_bits} is not allowed: the 03 runs {missing} have no files at that bit depth")
     rows = []
-    for loss, g in at_bits.groupby("loss"):
+    for (mode, loss), g in at_bits.groupby(["mode", "loss"], sort=False):
         if set(g.split) < {"seen", "unseen"}:
             continue
         for metric in ("ssim", "psnr"):
@@ -312,11 +403,11 @@ def equal_loss(inverted: pd.DataFrame, gan_bits: int) -> pd.DataFrame:
             welch = stats.ttest_ind(seen, unseen, equal_var=False)
             (sm, sh), (um, uh) = metrics.mean_ci(seen), metrics.mean_ci(unseen)
             lo, hi = welch.confidence_interval(0.95)
-            rows.append({"loss": loss, "metric": metric, "n_seen": len(seen), "n_unseen": len(unseen),
+            rows.append({"mode": mode, "loss": loss, "metric": metric, "n_seen": len(seen), "n_unseen": len(unseen),
                          "seen": sm, "seen_ci95": sh, "unseen": um, "unseen_ci95": uh,
                          "diff": seen.mean() - unseen.mean(), "diff_lo": float(lo), "diff_hi": float(hi),
                          "p": float(welch.pvalue)})
-    return pd.DataFrame(rows, columns=["loss", "metric", "n_seen", "n_unseen", "seen", "seen_ci95", "unseen",
+    return pd.DataFrame(rows, columns=["mode", "loss", "metric", "n_seen", "n_unseen", "seen", "seen_ci95", "unseen",
                                        "unseen_ci95", "diff", "diff_lo", "diff_hi", "p"])
 
 
@@ -340,15 +431,16 @@ def refinement_effect(rows: pd.DataFrame, file_bytes: bool = False) -> pd.DataFr
 
 # ------------------------------------------------------------------ side-by-side grid
 def grid_columns(rd: pd.DataFrame, ids: Sequence[int], gan_bits: int, split: str = "unseen") -> list[dict]:
-    """The columns of the side-by-side comparison of images ``ids``: GAN reversal at
-    ``gan_bits``, the seed's classical schemes, and each learned codec at the λ whose mean rate on
-    those images is closest to GAN reversal's (in log rate). Each column is a dict with codec,
-    param, scheme, label and the mean bpp and SSIM of those images in rd; schemes without rows
-    are left out."""
+    """The columns of the side-by-side comparison of images ``ids``: GAN reversal (the command
+    line's mode, then the seed's search) at ``gan_bits``, the seed's classical schemes, and each
+    learned codec at the λ whose mean rate on those images is closest to GAN reversal's (in log
+    rate). Each column is a dict with codec, param, scheme, label and the mean bpp and SSIM of
+    those images in rd; schemes without rows are left out."""
     mine = rd[(rd.split == split) & rd.image_id.isin([int(i) for i in ids])]
     gan_bpp = mine[(mine.codec == "gan") & (mine.param == gan_bits)].bpp.mean()
-    picks = [("gan", gan_bits, families.label("gan", gan_bits))]
-    picks += [(s.family, s.param, s.label) for s in families.SUMMARY.values() if s.family != "gan"]
+    picks = [(s.family, gan_bits if families.is_gan(s.family) else s.param,
+              families.label(s.family, gan_bits) if families.is_gan(s.family) else s.label)
+             for s in families.SUMMARY.values()]
     for f in families.of_kind(families.LEARNED):
         lams = sorted(set(mine[mine.codec == f.id].param))
         if lams:
@@ -367,21 +459,24 @@ def grid_columns(rd: pd.DataFrame, ids: Sequence[int], gan_bits: int, split: str
 def grid_images(run: str | Path, columns: list[dict], ids: Sequence[int], gan_bits: int, all_ids: Sequence[int],
                 split: str = "unseen") -> tuple[np.ndarray, list[dict]]:
     """The originals of ``ids`` and ``columns`` (:func:`grid_columns`) each with its decoded
-    ``images``: GAN reversal's from ``invert_<split>.npz``, the others from ``baselines.npz``
-    (whose rows follow ``all_ids``, the split's evaluation images). Columns whose images the run
-    did not keep are left out."""
+    ``images``: GAN reversal's from its 03 run's ``invert_<name>.npz`` (:data:`GAN_RUNS`), the others
+    from ``baselines.npz`` (whose rows follow ``all_ids``, the split's evaluation images). Columns
+    whose images the run did not keep are left out."""
     run = paths.RunDir(run)
-    inv = np.load(run.inversion_npz(split))
     base = np.load(run.baselines_npz)
-    at_inv = [int(np.flatnonzero(inv["ids"] == i)[0]) for i in ids]
     at_base = [int(np.flatnonzero(np.asarray(all_ids) == i)[0]) for i in ids]
-    out = []
+    out, originals = [], None
     for c in columns:
-        key = f"decoded_b{gan_bits}" if c["codec"] == "gan" else f"{split}_{c['scheme']}"
-        source, rows = (inv, at_inv) if c["codec"] == "gan" else (base, at_base)
+        if families.is_gan(c["codec"]):
+            inv = np.load(run.inversion_npz(GAN_RUNS[c["codec"]][SEARCH_RUNS.index(split)]))
+            rows = [int(np.flatnonzero(inv["ids"] == i)[0]) for i in ids]
+            source, key = inv, f"decoded_b{gan_bits}"
+            originals = inv["originals"][rows] if originals is None else originals
+        else:
+            source, key, rows = base, f"{split}_{c['scheme']}", at_base
         if key in source.files:
             out.append({**c, "images": source[key][rows]})
-    return inv["originals"][at_inv], out
+    return originals, out
 
 
 # ------------------------------------------------------------------ bit errors
@@ -454,6 +549,9 @@ class Verdict:
 
 CLAIM_RATE = ("At the bit rate of the lowest-quality JPEG (q=1), GAN reversal gives a clearly better SSIM.")
 CLAIM_SEEN = "Images seen in training are easier to compress than unseen ones."
+MODE_NAMES = {"hybrid": "Command line's mode", "encoder": "Encoder only", "search": "Seed's search"}
+CLAIM_LEARNED = ("GAN reversal needs fewer bits than the strongest learned codec at equal quality, for every metric "
+                 "(the fair fight).")
 
 
 def _status(passed: Sequence[bool]) -> str:
@@ -496,35 +594,56 @@ def verdict_rate(rd: pd.DataFrame, gan_bits: int, reference: str = REFERENCE) ->
 
 def verdict_seen(controlled: pd.DataFrame, table: pd.DataFrame | None = None, losses: Mapping[str, str] | None = None,
                  alpha: float = 0.05) -> Verdict:
-    """The second claim, decided at equal loss (:func:`equal_loss`): for each loss and metric,
-    seen images are easier when their mean is higher with Welch's p < ``alpha``. Holds if so for
-    every loss and metric, partly if for some, does not hold if for none; not tested without a
-    loss that both splits were inverted with. With the summary ``table`` and each split's own
-    loss (``losses``), the evidence also says what the confounded summary shows."""
+    """The second claim, decided at equal loss (:func:`equal_loss`): for each mode, loss and
+    metric, seen images are easier when their mean is higher with Welch's p < ``alpha``. Holds if
+    so for every mode, loss and metric, partly if for some, does not hold if for none; not tested
+    without a loss that both splits were inverted with. With the summary ``table`` and the loss
+    each split's search used (``losses``), the evidence also says what the seed's confounded
+    comparison shows."""
     passed, evidence, numbers = [], [], {}
     for r in controlled.itertuples():
         name = QUALITY[r.metric]
         digits = 3 if r.metric == "ssim" else 2
         better = r.diff > 0 and r.p < alpha
         passed.append(bool(better))
-        numbers[(r.loss, r.metric)] = {"seen": r.seen, "unseen": r.unseen, "diff": r.diff, "p": r.p}
+        numbers[(r.mode, r.loss, r.metric)] = {"seen": r.seen, "unseen": r.unseen, "diff": r.diff, "p": r.p}
         if r.metric == "ssim" or better or (r.p < alpha):
             verdict = ("seen images are better" if better else "unseen images are better" if r.p < alpha
                        else "no significant difference")
             evidence.append(
-                f"Loss `{r.loss}`, {name.split(' ')[0]}: seen {r.seen:.{digits}f}, unseen {r.unseen:.{digits}f}; "
+                f"{MODE_NAMES.get(r.mode, r.mode)} ({r.n_seen} seen, {r.n_unseen} unseen images), loss `{r.loss}`, "
+                f"{name.split(' ')[0]}: seen {r.seen:.{digits}f}, unseen {r.unseen:.{digits}f}; "
                 f"difference {r.diff:+.{digits}f} (95% CI {r.diff_lo:+.{digits}f} to {r.diff_hi:+.{digits}f}, "
                 f"Welch p = {r.p:.2g}): {verdict}.")
     psnr = controlled[controlled.metric == "psnr"]
     if len(psnr) and not (psnr.p < alpha).any():
-        evidence.append(f"PSNR differs by no more than noise at either loss (Welch p ≥ {psnr.p.min():.2g}).")
+        evidence.append(f"PSNR differs by no more than noise in any mode or loss (Welch p ≥ {psnr.p.min():.2g}).")
     if table is not None and losses:
-        s, u = summary_row(table, "seen", "gan"), summary_row(table, "unseen", "gan")
+        s, u = summary_row(table, "seen", "gan_search"), summary_row(table, "unseen", "gan_search")
         evidence.append(
-            f"The summary tables mix the split with the loss (seen images inverted with `{losses['seen']}`, unseen "
+            f"The seed's search mixes the split with the loss (seen images inverted with `{losses['seen']}`, unseen "
             f"with `{losses['unseen']}`): there seen images have SSIM {s.ssim:.3f} and PSNR {s.psnr:.1f} dB, unseen "
             f"{u.ssim:.3f} and {u.psnr:.1f} dB.")
     return Verdict(CLAIM_SEEN, _status(passed), evidence, ["Seen versus unseen images at equal loss"], numbers)
+
+
+def verdict_learned(strongest: pd.DataFrame) -> Verdict:
+    """The fair fight (:func:`strongest_learned`): on each split and metric GAN reversal wins when
+    the bootstrap interval of its BD-rate against the strongest learned codec lies below zero,
+    loses when it lies above, and neither when it contains zero. Holds if it wins everywhere,
+    partly if somewhere, does not hold if nowhere."""
+    evidence, numbers, passed = [], {}, []
+    for r in strongest.itertuples():
+        name = QUALITY[r.metric].split(" ")[0]
+        won, lost = bool(r.hi < 0), bool(r.lo > 0)
+        passed.append(won)
+        numbers[(r.split, r.metric)] = {"codec": r.codec, "bd_rate": r.bd_rate, "lo": r.lo, "hi": r.hi}
+        outcome = ("GAN reversal needs fewer bits" if won else "GAN reversal needs more bits" if lost
+                   else "no difference the interval can tell")
+        evidence.append(f"{r.split.capitalize()} images, equal {name}: against {families.label(r.codec)}, GAN "
+                        f"reversal's BD-rate is {r.bd_rate:+.1f}% (95% bootstrap interval {r.lo:+.1f}% to "
+                        f"{r.hi:+.1f}%): {outcome}.")
+    return Verdict(CLAIM_LEARNED, _status(passed), evidence, ["Bjøntegaard delta rate of GAN reversal"], numbers)
 
 
 # ------------------------------------------------------------------ environment and stage times
@@ -575,6 +694,33 @@ def training_budget(run: str | Path) -> pd.DataFrame:
         label = "total (with the GAN's)" if codec == "gan_residual" else "total"
         out += [group, pd.DataFrame([{"codec": codec, "model": label, "seconds": total}])]
     return pd.concat(out, ignore_index=True) if out else table
+
+
+def learned_convergence(convergence: pd.DataFrame) -> pd.DataFrame:
+    """The learned codecs' convergence study (``reports/learned/convergence.csv``, written by
+    :mod:`ganlib.pipeline.learned_study`): one row per series (family, n, m, steps) with the metric
+    its distortion is judged by (``metric``: psnr for MSE, ssim for SSIM), ``doubling``, the
+    BD-rate (percent, at equal ``metric``) of its last snapshot against the snapshot at half the
+    steps (what the last doubling of the budget saved; near 0: converged), and ``wider``, for a
+    series with a narrower series of the same family, its BD-rate against that one at the same
+    step (what the width buys)."""
+    metric_of = {"mse": "psnr", "ssim": "ssim"}
+    rows = []
+    series = convergence.groupby(["family", "n", "m", "steps"], sort=False)
+    curve = lambda g, step: g[g.step == step].sort_values("lambda")  # noqa: E731 - one λ curve of a snapshot
+    for (family, n, m, steps), g in series:
+        metric = metric_of[family.partition("_")[2] or "mse"]
+        last, half = curve(g, steps), curve(g, steps // 2)
+        row = {"family": family, "n": n, "m": m, "steps": steps, "metric": metric,
+               "bpp_range": f"{last.bpp.min():.2f}–{last.bpp.max():.2f}",
+               "doubling": metrics.bd_rate(half.bpp, half[metric], last.bpp, last[metric]) if len(half) else np.nan,
+               "wider": np.nan}
+        for (f2, n2, m2, _), g2 in series:
+            narrow = curve(g2, steps)
+            if f2 == family and (n2, m2) < (n, m) and len(narrow):
+                row["wider"] = metrics.bd_rate(narrow.bpp, narrow[metric], last.bpp, last[metric])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def write_findings(path: str | Path, verdicts: Sequence[Verdict], **texts: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import interpolate, stats
+from scipy import interpolate, ndimage, stats
 from skimage.metrics import structural_similarity
 
 
@@ -73,46 +73,91 @@ def ms_ssim_levels(side: int, win: int = MS_SSIM_WINDOW) -> int:
     return levels
 
 
-def _ms_ssim(a: np.ndarray, b: np.ndarray, levels: int, win: int = MS_SSIM_WINDOW) -> float:
-    """MS-SSIM over ``levels`` scales with a ``win``-pixel Gaussian window (float64 throughout);
-    the computation of pytorch_msssim.ms_ssim with the weights cut to ``levels`` and renormalised."""
-    import torch  # here, not at the top: the evaluation layer imports no torch (tests/system/test_layering.py)
-    import torch.nn.functional as F
+def _pool(x: np.ndarray) -> np.ndarray:
+    """2 x 2 average pooling of (N, H, W, C), as torch's ``avg_pool2d(x, 2, padding=side % 2)``:
+    an odd side gets a zero on each end, and every window is divided by 4."""
+    ph, pw = x.shape[1] % 2, x.shape[2] % 2
+    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    h, w = (x.shape[1] - 2) // 2 + 1, (x.shape[2] - 2) // 2 + 1
+    x = x[:, :2 * h, :2 * w]
+    return (x[:, 0::2, 0::2] + x[:, 1::2, 0::2] + x[:, 0::2, 1::2] + x[:, 1::2, 1::2]) / 4
 
-    x, y = (torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).permute(2, 0, 1)[None] for v in (a, b))
-    channels = x.shape[1]
-    coords = torch.arange(win, dtype=torch.float64) - win // 2
-    g = torch.exp(-coords**2 / (2 * MS_SSIM_SIGMA**2))
-    g = (g / g.sum()).repeat(channels, 1, 1, 1)  # (C, 1, 1, win)
+
+def _ms_ssim(a: np.ndarray, b: np.ndarray, levels: int, win: int = MS_SSIM_WINDOW) -> np.ndarray:
+    """MS-SSIM of each pair of images (N, H, W, C) over ``levels`` scales with a ``win``-pixel
+    Gaussian window (float64 throughout): (N,); the computation of pytorch_msssim.ms_ssim with the
+    weights cut to ``levels`` and renormalised."""
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    coords = np.arange(win, dtype=np.float64) - win // 2
+    g = np.exp(-coords**2 / (2 * MS_SSIM_SIGMA**2))
+    g = g / g.sum()
+    crop = win // 2
 
     def blur(t):  # separable Gaussian, "valid" borders
-        return F.conv2d(F.conv2d(t, g.transpose(2, 3), groups=channels), g, groups=channels)
+        t = ndimage.correlate1d(ndimage.correlate1d(t, g, axis=1), g, axis=2)
+        return t[:, crop:t.shape[1] - crop, crop:t.shape[2] - crop]
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64)
-    weights = weights / weights.sum()
-    out = torch.ones(channels, dtype=torch.float64)
+    weights = np.asarray(MS_SSIM_WEIGHTS[:levels]) / sum(MS_SSIM_WEIGHTS[:levels])
+    out = np.ones((x.shape[0], x.shape[3]))
     for level in range(levels):
         mx, my = blur(x), blur(y)
         vx, vy, vxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
         cs_map = (2 * vxy + c2) / (vx + vy + c2)
         if level < levels - 1:
-            term = cs_map.flatten(2).mean(-1)[0]
-            pad = [s % 2 for s in x.shape[2:]]  # as pytorch_msssim: odd sides padded with zeros
-            x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+            term = cs_map.mean(axis=(1, 2))
+            x, y = _pool(x), _pool(y)
         else:
-            term = ((2 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map).flatten(2).mean(-1)[0]
-        out = out * term.clamp_min(0) ** weights[level]
-    return float(out.mean())
+            term = ((2 * mx * my + c1) / (mx * mx + my * my + c1) * cs_map).mean(axis=(1, 2))
+        out = out * np.clip(term, 0, None) ** weights[level]
+    return out.mean(axis=1)
+
+
+def ms_ssim_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`ms_ssim` of each pair of images (N, H, W, C): (N,)."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"image batches must both be (N, H, W, C); got {a.shape} and {b.shape}")
+    side = min(a.shape[1:3])
+    win = min(MS_SSIM_WINDOW, side if side % 2 else side - 1)
+    return _ms_ssim(a, b, ms_ssim_levels(side, win), win)
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM on the 0..255 scale, over as many scales as the image size allows (see the
     module docstring): 2 for 28 px, 5 (pytorch-msssim's value) above 160 px."""
     _check(a, b)
-    side = min(a.shape[:2])
-    win = min(MS_SSIM_WINDOW, side if side % 2 else side - 1)
-    return _ms_ssim(a, b, ms_ssim_levels(side, win), win)
+    return float(ms_ssim_batch(a[None], b[None])[0])
+
+
+def ssim_batch(a: np.ndarray, b: np.ndarray, win: int = 7) -> np.ndarray:
+    """:func:`ssim` of each pair of images (N, H, W, C): (N,), computed as
+    ``skimage.metrics.structural_similarity`` computes it (uniform ``win`` x ``win`` window,
+    sample covariance, border of (win - 1) / 2 cropped, the mean over channels), on all images at once."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"image batches must both be (N, H, W, C); got {a.shape} and {b.shape}")
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    size = (1, win, win, 1)
+    ux, uy = ndimage.uniform_filter(x, size), ndimage.uniform_filter(y, size)
+    uxx, uyy, uxy = (ndimage.uniform_filter(v, size) for v in (x * x, y * y, x * y))
+    norm = win * win / (win * win - 1)
+    vx, vy, vxy = norm * (uxx - ux * ux), norm * (uyy - uy * uy), norm * (uxy - ux * uy)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (win - 1) // 2
+    return s[:, pad:s.shape[1] - pad, pad:s.shape[2] - pad].mean(axis=(1, 2)).mean(axis=1)
+
+
+def score_batch(originals: np.ndarray, decoded: np.ndarray, nbytes) -> list[dict[str, float]]:
+    """:func:`score` of each image of a batch (N, H, W, C), ``nbytes`` its file's length, at once."""
+    if originals.shape != decoded.shape or originals.ndim != 4 or len(nbytes) != len(originals):
+        raise ValueError(f"need two image batches (N, H, W, C) of one shape and N lengths; got {originals.shape}, "
+                         f"{decoded.shape} and {len(nbytes)} lengths")
+    shape = originals.shape[1:]
+    mses = ((originals.astype(np.float64) - decoded.astype(np.float64)) ** 2).mean(axis=(1, 2, 3))
+    ssims, ms_ssims = ssim_batch(originals, decoded), ms_ssim_batch(originals, decoded)
+    return [{"bytes": n, "bpp": bpp(n, shape), "cr": cr(n, shape),
+             "psnr": math.inf if m == 0 else 10.0 * math.log10(255.0**2 / m), "mse": float(m), "ssim": float(s),
+             "ms_ssim": float(ms)} for n, m, s, ms in zip(nbytes, mses, ssims, ms_ssims)]
 
 
 def score(original: np.ndarray, decoded: np.ndarray, nbytes: int) -> dict[str, float]:

@@ -7,7 +7,10 @@ no torch; a codec that needs it brings it.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +27,8 @@ def score_files(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray) -> 
     """Decode every file and score it against its original. Returns one row per file
     (``payload_bytes`` and :func:`ganlib.evaluation.metrics.score`'s keys) and the decoded images (N, H, W, C)."""
     decoded = np.stack([codec.decode(blob) for blob in blobs])
-    rows = [{"payload_bytes": codec.payload_bytes(blob), **metrics.score(o, d, len(blob))}
-            for o, d, blob in zip(originals, decoded, blobs)]
+    scores = metrics.score_batch(originals, decoded, [len(blob) for blob in blobs])
+    rows = [{"payload_bytes": codec.payload_bytes(blob), **r} for blob, r in zip(blobs, scores)]
     return rows, decoded
 
 
@@ -47,30 +50,54 @@ def _no_bar(iterable: Iterable, desc: str = "") -> Iterable:
     return iterable
 
 
+def _score_one(c: Codec, split: str, ids, originals: np.ndarray, shared, path: Callable, encode: Callable
+               ) -> tuple[list[dict], np.ndarray]:
+    stored = [path(c.id, split, i, c.name) for i in ids]
+    scored, images_back = write_and_score(c, encode(c, originals, shared), originals, stored)
+    return [{"codec": c.name, "param": c.param, "split": split, "image_id": int(i), **r}
+            for i, r in zip(ids, scored)], images_back
+
+
+def _one_thread() -> None:
+    """A worker's set-up: one thread for the numerical libraries (set before torch is imported
+    here, by the first codec that needs it), as many workers as cores doing the work."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
 def score_codecs(codecs: Sequence[Codec], images: Mapping[str, tuple[np.ndarray, np.ndarray]],
                  path: Callable[[str, str, int, str], Path], encode: Callable = encode_each,
                  prepare: Callable[[np.ndarray], object] | None = None, keep: Callable[[Codec], bool] | None = None,
-                 bar: Callable = _no_bar) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+                 bar: Callable = _no_bar, keep_first: int | None = None, workers: int = 1
+                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Every codec on every evaluation image. ``images``: split -> (image ids, uint8 originals), in
     the order to run. For each split: ``shared = prepare(originals)`` once (None without
     ``prepare``; e.g. 04b's base layers, which every layered codec shares), then for each codec
     (through ``bar(codecs, desc=...)``, e.g. a progress bar): ``encode(codec, originals, shared)``
     (default :func:`encode_each`), each file written to ``path(codec.id, split, image_id,
-    codec.name)``, read back, decoded and scored (:func:`write_and_score`).
+    codec.name)``, read back, decoded and scored (:func:`write_and_score`). With ``workers`` > 1
+    the codecs of a split run in that many processes (one thread each; ``path``, ``encode``
+    and the codecs must pickle); the rows do not depend on it.
 
     Returns the rows (``codec``, ``param``, ``split``, ``image_id``, then :func:`score_files`'s
     keys), one per split, codec and image in that order, and the decoded images by
-    ``"<split>_<codec id>"`` of the codecs that ``keep`` (all without it)."""
+    ``"<split>_<codec id>"`` of the codecs that ``keep`` (all without it), the first ``keep_first``
+    of each (all without it)."""
     rows, decoded = [], {}
     for split, (ids, originals) in images.items():
         shared = prepare(originals) if prepare is not None else None
-        for c in bar(codecs, desc=f"{split} images"):
-            stored = [path(c.id, split, i, c.name) for i in ids]
-            scored, images_back = write_and_score(c, encode(c, originals, shared), originals, stored)
-            rows += [{"codec": c.name, "param": c.param, "split": split, "image_id": int(i), **r}
-                     for i, r in zip(ids, scored)]
+        if workers > 1:
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
+                futures = [pool.submit(_score_one, c, split, ids, originals, shared, path, encode) for c in codecs]
+                results = [f.result() for f in bar(futures, desc=f"{split} images")]
+        else:
+            results = [_score_one(c, split, ids, originals, shared, path, encode)
+                       for c in bar(codecs, desc=f"{split} images")]
+        for c, (scored, images_back) in zip(codecs, results):
+            rows += scored
             if keep is None or keep(c):
-                decoded[f"{split}_{c.id}"] = images_back
+                decoded[f"{split}_{c.id}"] = images_back[:keep_first]
     return pd.DataFrame(rows), decoded
 
 

@@ -57,7 +57,7 @@ def dequantize(symbols: np.ndarray, bits: int, z_range: float) -> np.ndarray:
 
 def check_range(z_range: float) -> None:
     number = isinstance(z_range, (int, float)) and not isinstance(z_range, bool)
-    if not number or (units := z_range * RANGE_UNIT) != round(units) or not 1 <= units <= 255:
+    if not number or not 1 <= (units := z_range * RANGE_UNIT) <= 255 or units != round(units):  # inf, NaN: refused
         raise ValueError(f"z_range={z_range!r} is not allowed; it must be a multiple of 1/16 from 0.0625 to 15.9375")
 
 

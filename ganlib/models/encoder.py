@@ -20,21 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ganlib.core import files, params, paths, runtime
 from ganlib.formats.latent_format import Z_RANGE
+from ganlib.models import checkpoints
 from ganlib.models.checkpoints import fingerprint
 from ganlib.models.losses import image_loss
-from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
+from ganlib.models.nets import Encoder, Generator, init_weights
 
 METRIC_IMAGES = 256  # training images whose encoder guesses the metric is averaged over (64: 0.002 lower SSIM)
 METRIC_RIDGE = 0.01  # added to the metric's eigenvalues, as a fraction of the largest (0.001: 0.003 lower SSIM)
 
 
 def check_params(synthetic_steps: int, real_steps: int, batch_size: int, lr: float) -> None:
-    params.int_range("synthetic_steps", synthetic_steps, 0, 10**7)
-    params.int_range("real_steps", real_steps, 0, 10**7)
+    params.steps("synthetic_steps", synthetic_steps, 0)
+    params.steps("real_steps", real_steps, 0)
     if synthetic_steps + real_steps == 0:
         raise ValueError("synthetic_steps=0 and real_steps=0 is not allowed; train for at least one step")
     params.int_range("batch_size", batch_size, 1, 65536)
@@ -127,9 +128,11 @@ def encode(E: Encoder, images: np.ndarray, z_range: float = Z_RANGE, batch_size:
 
 def save_encoder(run: str | Path, E: Encoder, G: Generator, extra: dict | None = None) -> Path:
     """Write ``encoder.json`` then ``encoder.safetensors`` into ``run`` atomically, with the
-    fingerprint of the generator ``E`` belongs to. The weights, written last, mark a complete checkpoint."""
+    fingerprint of the generator ``E`` belongs to (in both) and E's own (in the JSON). The weights,
+    written last, mark a complete checkpoint."""
     run = paths.RunDir(run)
-    meta = {"config": E.config.to_dict(), "generator_fingerprint": fingerprint(G).hex(), **(extra or {})}
+    meta = {"config": E.config.to_dict(), "generator_fingerprint": fingerprint(G).hex(),
+            "fingerprint": fingerprint(E).hex(), **(extra or {})}
     files.write_text(run.encoder_config, json.dumps(meta, indent=2))
     state = {k: v.detach().cpu().contiguous() for k, v in E.state_dict().items()}
     with files.atomic_path(run.encoder) as tmp:
@@ -139,19 +142,35 @@ def save_encoder(run: str | Path, E: Encoder, G: Generator, extra: dict | None =
 
 def load_encoder(run: str | Path, G: Generator) -> Encoder | None:
     """The encoder of a run directory, in eval mode on the CPU (safetensors: no code is unpickled),
-    or None when the run has none. ``ValueError`` when it was trained against another generator."""
+    or None when the run has none. :class:`ganlib.models.checkpoints.CheckpointError` (a ``ValueError``)
+    naming the file when it cannot be read or does not match ``encoder.json``
+    (:func:`ganlib.models.checkpoints.read_weights`), when either file belongs to another generator,
+    or when the weights are not those whose fingerprint ``encoder.json`` records (runs from before
+    that record are checked by the generator fingerprint in the weights' own metadata)."""
     run = paths.RunDir(run)
-    if not run.encoder.is_file():
+    if not run.encoder.exists():
         return None
-    weights = load_file(str(run.encoder))
-    meta = json.loads(run.encoder_config.read_text())
+    meta, config = checkpoints.read_meta(run.encoder_config, "encoder")
     mine = fingerprint(G).hex()
-    if meta.get("generator_fingerprint") != mine:
-        raise ValueError(f"{run.encoder} belongs to generator {meta.get('generator_fingerprint')}, not to "
-                         f"this one ({mine}); retrain it (make encoder) or use init='random'")
-    E = Encoder(GanConfig(**meta["config"]))
-    if "metric" not in weights:
-        raise ValueError(f"{run.encoder} has no search metric (it was written before the hybrid search used "
-                         "L-BFGS); retrain it (make encoder)")
+    if meta.get("generator_fingerprint") != mine or config != G.config:
+        raise checkpoints.CheckpointError(
+            f"{run.encoder} belongs to generator {meta.get('generator_fingerprint')}, not to this one ({mine}); "
+            "retrain it (make encoder) or use init='random'")
+    try:
+        weights, metadata = checkpoints.read_weights(run.encoder, lambda: Encoder(config), run.encoder_config,
+                                                     "encoder")
+    except checkpoints.CheckpointError as exc:
+        raise checkpoints.CheckpointError(f"{exc}; retrain it (make encoder)") from None
+    if metadata.get("generator_fingerprint") != mine:
+        raise checkpoints.CheckpointError(
+            f"{run.encoder} was trained against generator {metadata.get('generator_fingerprint')} (its own "
+            f"record), not this one ({mine}): it is not the encoder {run.encoder_config.name} describes; "
+            "retrain it (make encoder)")
+    E = Encoder(config)
     E.load_state_dict(weights)
+    own = fingerprint(E).hex()
+    if meta.get("fingerprint", own) != own:
+        raise checkpoints.CheckpointError(
+            f"{run.encoder}: its weights' fingerprint is {own}, not {meta['fingerprint']} as "
+            f"{run.encoder_config.name} records: the two files are not from one training; retrain it (make encoder)")
     return E.eval()

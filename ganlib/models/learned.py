@@ -11,12 +11,15 @@ mirrors it. The hyperprior's transforms h_a and h_s downsample once rather than 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing
 import os
+import shutil
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ganlib.core import files, params, paths, runtime
+from ganlib.models.losses import ssim_parts
 
 with warnings.catch_warnings():  # CompressAI 1.2.8 calls torch.jit.script, deprecated in torch 2.14,
     warnings.filterwarnings("ignore", message=".*torch.jit.script", category=FutureWarning)
@@ -40,6 +44,24 @@ COMPRESSAI_VERSION = compressai.__version__
 MODELS = ("factorized", "hyperprior")  # the baseline models
 KINDS = (*MODELS, "conditional")  # every model, with the residual layer's (ConditionalPrior)
 DOWN = 2  # default number of stride-2 stages of g_a
+DISTORTIONS = ("mse", "ssim")  # what the rate-distortion loss weighs against the rate
+
+
+def family_id(model: str, distortion: str = "mse") -> str:
+    """The codec family of a baseline model trained for ``distortion``: ``factorized`` (MSE, as
+    CompressAI's defaults) or ``factorized_ssim``."""
+    params.choice("distortion", distortion, DISTORTIONS)
+    return model if distortion == "mse" else f"{model}_{distortion}"
+
+
+FAMILIES = tuple(family_id(m, d) for d in DISTORTIONS for m in MODELS)  # every baseline family
+
+
+def parse_family(family: str) -> tuple[str, str]:
+    """(model, distortion) of a family id of :data:`FAMILIES` (ValueError listing them otherwise)."""
+    params.choice("learned model", family, FAMILIES)
+    model, _, distortion = family.partition("_")
+    return model, distortion or "mse"
 
 
 def multiple(model: str, down: int = DOWN) -> int:
@@ -132,15 +154,21 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
 
 def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 32, lr: float = 1e-3,
                   seed: int = 0, n: int = 64, m: int = 96, model: str = "factorized",
-                  progress: bool = True, bases: np.ndarray | None = None, down: int = DOWN, threads: int = 2
-                  ) -> tuple[CompressionModel, dict]:
-    """Minimise lam * 255^2 * MSE + bits per pixel (CompressAI's rate-distortion loss) with Adam,
-    plus the entropy bottleneck's auxiliary loss. ``bases`` (uint8, the shape of ``images``): the
-    base image of each image, for the ``conditional`` model only. Returns the model (eval, CDFs
-    updated) and a history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``."""
+                  progress: bool = True, bases: np.ndarray | None = None, down: int = DOWN, threads: int = 2,
+                  distortion: str = "mse", snapshots: Sequence[int] = ()) -> tuple[CompressionModel, dict]:
+    """Minimise CompressAI's rate-distortion loss with Adam (cosine-decayed learning rate), plus
+    the entropy bottleneck's auxiliary loss: lam * 255^2 * MSE + bits per pixel, or with
+    ``distortion="ssim"`` lam * (1 - SSIM) + bits per pixel (SSIM as the report scores it:
+    :func:`ganlib.models.losses.ssim_parts`, as CompressAI trains its MS-SSIM models). ``bases``
+    (uint8, the shape of ``images``): the base image of each image, for the ``conditional`` model
+    only. Returns the model (eval, CDFs updated) and a history with per-step ``loss``, ``bpp``,
+    ``mse`` and ``seconds``, and ``snapshots``: the state dict (CDFs not updated) after each step
+    count of ``snapshots``, by step count."""
     params.positive("lam", lam)
     params.int_range("steps", steps, 1, 10**7)
     params.choice("model", model, KINDS)
+    params.choice("distortion", distortion, DISTORTIONS)
+    keep = set(params.int_list("snapshots", list(snapshots), 1, steps)) if len(snapshots) else set()
     if (model == "conditional") != (bases is not None) or (bases is not None and bases.shape != images.shape):
         raise ValueError(f"bases: the conditional model needs one base image per image ({images.shape}), "
                          f"the others none; got {None if bases is None else bases.shape} for model {model!r}")
@@ -154,16 +182,20 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
     opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
-    hist = {"loss": [], "bpp": [], "mse": []}
+    hist = {"loss": [], "bpp": [], "mse": [], "snapshots": {}}
     pixels = batch_size * images.shape[1] * images.shape[2]
     start = time.perf_counter()
-    for _ in runtime.progress(range(steps), desc=desc, disable=not progress):
+    for step in runtime.progress(range(1, steps + 1), desc=desc, disable=not progress):
         pick = torch.randint(len(data), (batch_size,), generator=gen).to(dev)
         x = data[pick]
         out = model(x) if cond is None else model(x, cond[pick])
         bpp = sum(torch.log(p).sum() for p in out["likelihoods"].values()) / (-math.log(2) * pixels)
-        mse = torch.mean((crop(out["x_hat"], *images.shape[1:3]) - crop(x, *images.shape[1:3])) ** 2)
-        loss = lam * 255**2 * mse + bpp
+        x_hat, x = crop(out["x_hat"], *images.shape[1:3]), crop(x, *images.shape[1:3])
+        mse = torch.mean((x_hat - x) ** 2)
+        if distortion == "mse":
+            loss = lam * 255**2 * mse + bpp
+        else:  # SSIM of the images in [0, 1] mapped to ssim_parts' [-1, 1]
+            loss = lam * (1 - ssim_parts(x_hat * 2 - 1, x * 2 - 1)[0].mean()) + bpp
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(main, 1.0)
@@ -174,6 +206,8 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
         opt_aux.step()
         for key, value in (("loss", loss), ("bpp", bpp), ("mse", mse)):
             hist[key].append(value.item())
+        if step in keep:
+            hist["snapshots"][step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     hist["seconds"] = time.perf_counter() - start
     model = model.cpu().eval()
     model.update(force=True)
@@ -192,67 +226,122 @@ def _train_job(job: dict) -> tuple[dict, dict]:
     return model.state_dict(), hist
 
 
-def train_many(jobs: list[dict], workers: int | None = None, desc: str = "train"
-               ) -> list[tuple[CompressionModel, dict]]:
-    """:func:`train_learned` (``**job``) for every job, in order. On the CPU, up to ``workers``
-    run at once, each in its own process with one torch thread: these small models keep one
-    thread busy but not two (measured here: 57 ms a step with two threads, 60 with one), so two
-    processes train nearly twice as many models per minute as one process with two threads.
-    Default: one worker per job up to twice the cores (3 jobs on 2 cores finish in 1.5 job
-    times, not 2), else one per core. Each job's result is what it would be alone with one
-    thread (one at a time, too, so the models do not depend on ``workers``); its ``seconds`` are
-    its own wall time, shared with the others. On a GPU the jobs run one after another."""
+def trained_model(job: dict, state: dict) -> CompressionModel:
+    """The model of a :func:`train_learned` job (its keyword arguments) with weights ``state``, in
+    eval mode with its CDFs updated."""
+    model = build(job["images"].shape[3], job.get("n", 64), job.get("m", 96), job.get("model", "factorized"),
+                  job.get("down", DOWN))
+    model.load_state_dict(state)
+    model.eval().update(force=True)
+    return model
+
+
+def train_each(jobs: list[dict], workers: int | None = None, desc: str = "train"
+               ) -> Iterator[tuple[int, CompressionModel, dict]]:
+    """:func:`train_learned` (``**job``) for every job, yielding (job index, model, history) as
+    each finishes. On the CPU, up to ``workers`` run at once, each in its own process with one
+    torch thread: these small models keep one thread busy but not two (measured here: 57 ms a
+    step with two threads, 60 with one), so two processes train nearly twice as many models per
+    minute as one process with two threads. Default: one worker per job up to twice the cores
+    (3 jobs on 2 cores finish in 1.5 job times, not 2), else one per core. Each job's result is
+    what it would be alone with one thread (so the models do not depend on ``workers``); its
+    ``seconds`` are its own wall time, shared with the others. On a GPU the jobs run one after
+    another."""
     cores = os.cpu_count() or 1
     workers = min(len(jobs), workers or (len(jobs) if len(jobs) <= 2 * cores else cores))
     if workers <= 1 or runtime.device().type == "cuda":
-        return [train_learned(**job, progress=True, threads=1 if runtime.device().type == "cpu" else 2)
-                for job in jobs]
+        for i, job in enumerate(jobs):
+            yield i, *train_learned(**job, progress=True, threads=1 if runtime.device().type == "cpu" else 2)
+        return
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet) as pool:
-        futures = [pool.submit(_train_job, job) for job in jobs]
-        for _ in runtime.progress(as_completed(futures), desc=desc, total=len(futures), mininterval=0):
-            pass
-    out = []
-    for job, future in zip(jobs, futures):
-        state, hist = future.result()
-        model = build(job["images"].shape[3], job.get("n", 64), job.get("m", 96), job.get("model", "factorized"),
-                      job.get("down", DOWN))
-        model.load_state_dict(state)
-        out.append((model.eval(), hist))
-    return out
+        futures = {pool.submit(_train_job, job): i for i, job in enumerate(jobs)}
+        for future in runtime.progress(as_completed(futures), desc=desc, total=len(futures), mininterval=0):
+            state, hist = future.result()
+            yield futures[future], trained_model(jobs[futures[future]], state), hist
 
 
-def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: float, down: int = DOWN) -> None:
+def train_many(jobs: list[dict], workers: int | None = None, desc: str = "train"
+               ) -> list[tuple[CompressionModel, dict]]:
+    """:func:`train_each`'s (model, history) of every job, in the order of ``jobs``."""
+    done = {i: (model, hist) for i, model, hist in train_each(jobs, workers, desc)}
+    return [done[i] for i in range(len(jobs))]
+
+
+def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: float, down: int = DOWN,
+                 ssim_lambdas: Sequence[float] = ()) -> None:
     """Validate 04_baselines' learned-codec parameters (ValueError naming the first bad one)."""
-    for kind in models:
-        params.choice("learned_models", kind, MODELS)
-    for lam in lambdas:
-        params.positive("learned_lambdas", lam)
+    for family in models:
+        params.choice("learned_models", family, FAMILIES)
+    for name, values in (("learned_lambdas", lambdas), ("learned_ssim_lambdas", ssim_lambdas)):
+        for lam in values:
+            params.positive(name, lam)
     params.int_range("learned_steps", steps, 1, 10**7)
     params.int_range("learned_batch_size", batch_size, 1, 4096)
     params.positive("learned_lr", lr)
     params.int_range("learned_down", down, 1, 4)
 
 
-def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: list, steps: int, batch_size: int,
-              lr: float, seed: int, n: int, m: int, down: int = DOWN, workers: int | None = None
-              ) -> tuple[list[tuple[CompressionModel, float]], list[dict], dict[str, list]]:
-    """Train every model at every λ on ``images`` (uint8 (N, H, W, C)), ``workers`` at a time
+def data_fingerprint(images: np.ndarray) -> str:
+    """The first 8 hex digits of the SHA-256 of training images (uint8 (N, H, W, C)) and their shape:
+    what shipped models record, so that a run on other data does not load them."""
+    return hashlib.sha256(str(images.shape).encode() + np.ascontiguousarray(images).tobytes()).hexdigest()[:8]
+
+
+def train_all(images: np.ndarray, run: str | Path, models: list, lambdas: dict[str, list], steps: int,
+              batch_size: int, lr: float, seed: int, n: int, m: int, down: int = DOWN, workers: int | None = None
+              ) -> tuple[list[tuple[str, float, CompressionModel]], list[dict], dict[str, list]]:
+    """Train every family of ``models`` (:data:`FAMILIES`) at every λ of its distortion
+    (``lambdas``: distortion -> list) on ``images`` (uint8 (N, H, W, C)), ``workers`` at a time
     (:func:`train_many`), save each to the run's ``learned/`` (:meth:`ganlib.core.paths.RunDir.learned_model`)
     and the budget to ``learned.json``.
-    Returns the trained models with their λ, one budget row per model (:func:`budget_row`) and the per-step train bpp
-    by ``"<model>, λ=<lambda>"``."""
+    Returns the trained (family, λ, model), one budget row per model (:func:`budget_row`) and the per-step
+    train bpp by ``"<family>, λ=<lambda>"``."""
     trained, budget, train_bpp = [], [], {}
-    jobs = [{"images": images, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "n": n,
-             "m": m, "model": kind, "down": down} for kind in models for lam in lambdas]
+    jobs = []
+    for family in models:
+        kind, distortion = parse_family(family)
+        jobs += [{"images": images, "lam": lam, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed,
+                  "n": n, "m": m, "model": kind, "down": down, "distortion": distortion} for lam in lambdas[distortion]]
     for job, (model, hist) in zip(jobs, train_many(jobs, workers, "train learned codecs")):
-        kind, lam = job["model"], job["lam"]
-        save(paths.RunDir(run).learned_model(kind, lam), model)
-        trained.append((model, lam))
-        budget.append(budget_row(kind, lam, steps, batch_size, lr, hist))
-        train_bpp[f"{kind}, λ={lam}"] = hist["bpp"]
-    meta = {"n": n, "m": m, "down": down, "runs": budget}
+        family, lam = family_id(job["model"], job["distortion"]), job["lam"]
+        save(paths.RunDir(run).learned_model(family, lam), model)
+        trained.append((family, lam, model))
+        budget.append(budget_row(family, lam, steps, batch_size, lr, hist))
+        train_bpp[f"{family}, λ={lam}"] = hist["bpp"]
+    meta = {"n": n, "m": m, "down": down, "data_fingerprint": data_fingerprint(images), "runs": budget}
     files.write_text(paths.RunDir(run).learned_meta, json.dumps(meta, indent=2))
     return trained, budget, train_bpp
+
+
+def load_shipped(folder: str | Path, run: str | Path, models: list, images: np.ndarray
+                 ) -> tuple[list[tuple[str, float, CompressionModel]], list[dict]]:
+    """The models of every family of ``models`` that ``folder`` ships (``learned.json`` and
+    ``learned/``, written by ``make learned``), after checking that they were trained on
+    ``images``, the run's training split (ValueError otherwise); each is copied to the run's
+    ``learned/`` with the folder's ``learned.json`` (plus ``from``), as :func:`train_all` leaves a run.
+    Returns the (family, λ, model) and the budget rows of those models."""
+    folder, run = paths.RunDir(folder), paths.RunDir(run)
+    meta = json.loads(paths.require(folder.learned_meta, "make learned (python -m ganlib.pipeline.learned_study)"
+                                    ).read_text())
+    mine = data_fingerprint(images)
+    if meta.get("data_fingerprint") != mine:
+        raise ValueError(f"learned_from: {paths.relative(folder.learned_meta)} was trained on other data (fingerprint "
+                         f"{meta.get('data_fingerprint')}; this run's training split: {mine}); set learned_from "
+                         "to '' to train the learned codecs here")
+    missing = [f for f in models if f not in {r["model"] for r in meta["runs"]}]
+    if missing:
+        raise ValueError(f"learned_models: {', '.join(missing)} not in {paths.relative(folder.learned_meta)}")
+    runs = [r for r in meta["runs"] if r["model"] in models]
+    trained = []
+    for r in runs:
+        source = folder.learned_model(r["model"], r["lambda"])
+        model = load(source, images.shape[3], meta["n"], meta["m"], parse_family(r["model"])[0])
+        with files.atomic_path(run.learned_model(r["model"], r["lambda"])) as tmp:
+            shutil.copyfile(source, tmp)
+        trained.append((r["model"], r["lambda"], model))
+    files.write_text(run.learned_meta, json.dumps({**meta, "runs": runs, "from": paths.relative(folder.root)},
+                                                  indent=2))
+    return trained, runs
 
 
 def budget_row(kind: str, lam: float, steps: int, batch_size: int, lr: float, hist: dict) -> dict:

@@ -93,15 +93,16 @@ def load(run: str | Path, G, missing: str = "error") -> latent_format.LatentMode
     """The prior of a run directory, checked against generator ``G``. When the run has no
     ``prior.json``: ``missing="error"`` raises ``FileNotFoundError`` saying to re-run
     ``make encoder``, ``"none"`` returns None (the caller falls back to :func:`unit`, explicitly).
-    :class:`PriorError` naming the file if it is unreadable, for another generator, or edited."""
+    :class:`PriorError` naming the file if it is unreadable (or not a regular file, or longer than
+    :data:`ganlib.core.files.MAX_JSON_BYTES`), for another generator, or edited."""
     path = paths.RunDir(run).prior
-    if not path.is_file():
+    if not path.exists():
         if missing == "none":
             return None
         raise FileNotFoundError(f"{path} is missing: {_missing_hint(Path(run))}")
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        meta = files.read_json(path)
+    except (OSError, ValueError) as exc:
         raise PriorError(f"{path}: not a readable JSON file ({params.one_line(exc)})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("family") != "gaussian":
         raise PriorError(f"{path}: not a Gaussian latent prior written by ganlib.models.prior.save")
@@ -112,7 +113,7 @@ def load(run: str | Path, G, missing: str = "error") -> latent_format.LatentMode
     try:
         model = latent_format.LatentModel.create(fingerprint(G), model_shape(G), meta["z_range"], meta["mean"],
                                                  meta["std"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a number JSON allows, float not
         raise PriorError(f"{path}: invalid prior ({params.one_line(exc)})") from None
     if model.latent_dim != G.config.latent_dim:
         raise PriorError(f"{path}: {model.latent_dim} dimensions; the generator has {G.config.latent_dim}")

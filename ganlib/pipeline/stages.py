@@ -19,6 +19,7 @@ notebook              work
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -120,15 +121,25 @@ def prior_savings(G: Generator, E: Encoder, P: latent_format.LatentModel, images
 
 
 # ---------------------------------------------------------------- 03_invert
-def inversion_settings(split: str, name: str, n_images: int, bits, **search) -> tuple[str, InversionConfig, list[int]]:
+INVERSION_MODES = ("search", "hybrid", "encoder")  # 03_invert's modes: the seed's search, the command line's two
+
+
+def inversion_settings(split: str, name: str, n_images: int, bits, mode: str = "search", **search
+                       ) -> tuple[str, InversionConfig, list[int]]:
     """03_invert's parameters, checked (ValueError naming the first bad one): the run's name (the
-    split when ``name`` is empty), the search (:class:`ganlib.inversion.invert.InversionConfig` of
-    ``search``, its fields) and the bit depths, ascending."""
+    split when ``name`` is empty), the search and the bit depths, ascending. The search is
+    :class:`ganlib.inversion.invert.InversionConfig` of ``search`` (its fields) in ``mode``
+    ``search``; in ``hybrid`` and ``encoder`` it is the command line's mode of that name
+    (:func:`ganlib.inversion.modes.hybrid_config`), with the loss and seed of ``search``."""
     params.choice("split", split, datasets.SPLITS)
+    params.choice("mode", mode, INVERSION_MODES)
     name = name or split
     params.slug("name", name)
     params.int_range("n_images", n_images, 1, 10**6)
-    return name, InversionConfig(**search), check_bits(bits)
+    config = InversionConfig(**search)
+    if mode != "search":
+        config = modes.hybrid_config(config.loss, None if mode == "hybrid" else 0, config.seed)
+    return name, config, check_bits(bits)
 
 
 def latent_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, bit_depths: Sequence[int],
@@ -162,14 +173,15 @@ def latent_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, b
 
 def invert_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, float_images: np.ndarray,
                  bit_depths: Sequence[int], run: str | Path, name: str, split: str, loss: str,
-                 log: Callable[[str], None] | None = print) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
+                 log: Callable[[str], None] | None = print, mode: str = "search"
+                 ) -> tuple[pd.DataFrame, dict[int, np.ndarray]]:
     """03_invert after its search: the unquantized reconstructions ``float_images`` scored (rows of
-    stage ``float``), then :func:`latent_files`; every row with the ``split``, the ``loss`` and the
-    image id. Writes the run's ``invert_<name>.csv`` (the rows) and ``invert_<name>.npz`` (ids,
-    originals, float images and the decoded files per bit depth). Returns the rows and the decoded
-    images by bit depth."""
+    stage ``float``), then :func:`latent_files`; every row with the ``split``, the ``mode`` (03's,
+    :data:`INVERSION_MODES`), the ``loss`` and the image id. Writes the run's ``invert_<name>.csv``
+    (the rows) and ``invert_<name>.npz`` (ids, originals, float images and the decoded files per bit
+    depth). Returns the rows and the decoded images by bit depth."""
     run = paths.RunDir(run)
-    meta = {"split": split, "loss": loss}
+    meta = {"split": split, "mode": mode, "loss": loss}
     rows = [{**meta, "image_id": int(i), "bits": np.nan, "stage": "float", "psnr": metrics.psnr(o, d),
              "mse": metrics.mse(o, d), "ssim": metrics.ssim(o, d)}
             for i, o, d in zip(ids, originals, float_images)]
@@ -227,18 +239,22 @@ def measure_modes(run: str | Path, G: Generator, E: Encoder, P: latent_format.La
 
 
 # ---------------------------------------------------------------- 04_baselines
+KEEP_IMAGES = 64  # decoded images 04 and 04b keep per codec, for the notebooks' and 05's grids
+
+
 def score_baselines(run: str | Path, arrays: dict[str, np.ndarray], codecs: Sequence[Codec],
                     learned_codecs: Sequence[Codec] = ()) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """04_baselines: every codec on every evaluation image of each split
-    (:func:`ganlib.evaluation.scoring.score_codecs`), each file in the run's
-    ``baselines/<codec id>/<split>_<id>.<codec name>``. The rows go to ``baselines.csv``; the decoded
-    images of the seed's schemes (:data:`ganlib.codecs.families.SUMMARY`) and of ``learned_codecs``,
-    for 05's side-by-side grid, to ``baselines.npz``. Returns both."""
+    (:func:`ganlib.evaluation.scoring.score_codecs`, the codecs in one process per core), each file
+    in the run's ``baselines/<codec id>/<split>_<id>.<codec name>``. The rows go to ``baselines.csv``;
+    the first :data:`KEEP_IMAGES` decoded images of the seed's schemes
+    (:data:`ganlib.codecs.families.SUMMARY`) and of ``learned_codecs``, for 05's side-by-side grid, to
+    ``baselines.npz``. Returns both."""
     run = paths.RunDir(run)
     keep = {(s.family, s.param) for s in families.SUMMARY.values()} | {(c.name, c.param) for c in learned_codecs}
     images = {split: split_images(arrays, split) for split in datasets.SPLITS}
     table, decoded = scoring.score_codecs(codecs, images, run.baseline_file, keep=lambda c: (c.name, c.param) in keep,
-                                          bar=runtime.progress)
+                                          bar=runtime.progress, keep_first=KEEP_IMAGES, workers=os.cpu_count() or 1)
     datasets.save(run.baselines_npz, decoded)
     files.write_csv(run.baselines_csv, table)
     return table, decoded
@@ -279,6 +295,7 @@ def score_residual(run: str | Path, arrays: dict[str, np.ndarray], base: GanCode
     codecs += [residual.Layered(base, residual.WebpResidual(q, arrays["train"].shape[3])) for q in webp]
     images = {split: split_images(arrays, split) for split in datasets.SPLITS}
     table, decoded = scoring.score_codecs(codecs, images, run.residual_file, encode=_encode_layered,
-                                          prepare=base.encode_batch, bar=runtime.progress)
+                                          prepare=base.encode_batch, bar=runtime.progress, keep_first=KEEP_IMAGES,
+                                          workers=os.cpu_count() or 1)
     files.write_csv(run.residual_csv, table)
     return table, decoded

@@ -350,8 +350,17 @@ def _ci(row) -> str:
 
 def _scheme_label(gan_bits: int) -> Callable:
     def label(row):
-        return f"GAN reversal ({gan_bits}-bit z)" if row.scheme == "gan" else families.scheme(row.scheme).label
+        name = families.scheme(row.scheme).label
+        return f"{name} ({gan_bits}-bit z)" if families.is_gan(row.scheme) else name
     return label
+
+
+def _interval(lo: str, hi: str, spec: str = "{:+.1f}") -> Callable:
+    """A cell function: "lo to hi" of the row's columns ``lo`` and ``hi`` ("—" when missing)."""
+    def value(row):
+        a, b = row.get(lo), row.get(hi)
+        return MISSING if _missing(a) or _missing(b) else f"{spec.format(a)} to {spec.format(b)}"
+    return value
 
 
 def _family_label(row) -> str:
@@ -360,13 +369,15 @@ def _family_label(row) -> str:
 
 def summary_columns(gan_bits: int) -> dict[str, tuple]:
     """Columns of the summary tables (the seed's schemes, :func:`ganlib.evaluation.analysis.summary`)."""
-    return {"Scheme": (_scheme_label(gan_bits), "{}"), "BPP": ("bpp", "{:.3f}"), "CR": ("cr", "{:.2f}"),
-            "PSNR (dB)": ("psnr", "{:.2f}"), "MSE": ("mse", "{:.1f}"), "SSIM": ("ssim", "{:.3f}"),
-            "SSIM ± (95% CI)": ("ssim_ci95", "{:.3f}")}
+    return {"Scheme": (_scheme_label(gan_bits), "{}"), "Images": ("n_images", "{:d}"), "BPP": ("bpp", "{:.3f}"),
+            "±": ("bpp_ci95", "{:.3f}"), "CR": ("cr", "{:.2f}"), "PSNR (dB)": ("psnr", "{:.2f}"),
+            "± ": ("psnr_ci95", "{:.2f}"), "MSE": ("mse", "{:.1f}"), "SSIM": ("ssim", "{:.3f}"),
+            "±  ": ("ssim_ci95", "{:.3f}")}
 
 
 EQUAL_LOSS_COLUMNS = {
-    "Loss": ("loss", "{}"), "Metric": (lambda r: analysis.QUALITY[r.metric], "{}"),
+    "Mode": (lambda r: analysis.MODE_NAMES.get(r["mode"], r["mode"]), "{}"), "Loss": ("loss", "{}"),
+    "Metric": (lambda r: analysis.QUALITY[r.metric], "{}"),
     "Seen": (_by_metric("seen"), "{}"), "±": (_by_metric("seen_ci95"), "{}"),
     "Unseen": (_by_metric("unseen"), "{}"), "± ": (_by_metric("unseen_ci95"), "{}"),
     "Seen − unseen": (_by_metric("diff", signed=True), "{}"), "95% CI of the difference": (_ci, "{}"),
@@ -381,6 +392,8 @@ def bd_rate_columns(quality: Sequence[str], overlap: bool = False) -> dict[str, 
     for m in quality:
         name = analysis.QUALITY[m].split(" ")[0]
         columns[f"BD-rate at equal {name} (%)"] = (m, "{:+.1f}", f"{m}_note")
+        if not overlap:
+            columns[f"{name}: 95% interval"] = (_interval(f"{m}_lo", f"{m}_hi"), "{}")
         if overlap:
             columns[f"{name} overlap, of the test curve"] = (f"{m}_overlap_test", "{:.0%}")
             columns[f"{name} overlap, of the codec's"] = (f"{m}_overlap_ref", "{:.0%}")
@@ -394,17 +407,27 @@ def matched_columns(quality: Sequence[str]) -> dict[str, tuple]:
             "Codec's lowest bpp": ("lowest_bpp", "{:.3f}")}
 
 
+STRONGEST_COLUMNS = {"Metric": (lambda r: analysis.QUALITY[r.metric].split(" ")[0], "{}"),
+                     "Strongest learned codec": (lambda r: families.label(r.codec), "{}"),
+                     "GAN reversal's BD-rate (%)": ("bd_rate", "{:+.1f}"),
+                     "95% bootstrap interval": (_interval("lo", "hi"), "{}")}
 REFINEMENT_COLUMNS = {"Bits per dimension": ("bits", "{:d}"), "Unquantized z": ("float", "{:.3f}"),
                       "Rounded": ("rounded", "{:.3f}"), "Refined (the files)": ("refined", "{:.3f}")}
 TRADEOFF_COLUMNS = {"Mode": ("label", "{}"), "Encode ms per image": ("encode_ms", "{:.1f}"),
                     "Images per s": ("images_per_s", "{:.1f}"), "BPP": ("bpp", "{:.3f}"),
                     "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
-TRADEOFF_GAP_COLUMNS = {"Mode": ("label", "{}"), **{h: v for h, v in EQUAL_LOSS_COLUMNS.items() if h != "Loss"}}
+TRADEOFF_GAP_COLUMNS = {"Mode": ("label", "{}"),
+                        **{h: v for h, v in EQUAL_LOSS_COLUMNS.items() if h not in ("Mode", "Loss")}}
 BIT_ERROR_COLUMNS = {"Bit-error rate": ("ber", "{:g}"),
                      "Mean SSIM (decoded files)": ("ssim", "{:.3f}", "note"),
                      "Decode failures": ("failure_rate", "{:.1%}")}
 BUDGET_COLUMNS = {"Codec": (_family_label, "{}"), "Model": ("model", "{}"), "Steps": ("steps", "{:.0f}"),
                   "Batch": ("batch_size", "{:.0f}"), "Training seconds": ("seconds", "{:.1f}")}
+CONVERGENCE_COLUMNS = {"Codec": (_family_label, "{}"), "n / m": (lambda r: f"{int(r.n)} / {int(r.m)}", "{}"),
+                       "Steps": ("steps", "{:.0f}"), "Rates (bpp)": ("bpp_range", "{}"),
+                       "Judged at equal": (lambda r: analysis.QUALITY[r.metric].split(" ")[0], "{}"),
+                       "Last doubling of the steps (BD-rate %)": ("doubling", "{:+.1f}"),
+                       "Against the narrower model (BD-rate %)": ("wider", "{:+.1f}")}
 RD_CONTENTS_COLUMNS = {"Codec": (_family_label, "{}"), "Parameter": ("parameter", "{}"), "Values": ("values", "{}"),
                        "Unseen images": ("unseen images", "{:d}"), "Seen images": ("seen images", "{:d}"),
                        "Rows": ("rows", "{:d}")}
@@ -448,13 +471,15 @@ def markdown_tables(summary_csv: str | Path) -> str:
     summary = pd.read_csv(summary_csv)
     out = []
     for split, rows in summary.groupby("split", sort=False):
-        out += [f"**{split.capitalize()} images** ({int(rows.n_images.iloc[0])} images)", "",
-                "| Scheme | BPP | CR | PSNR (dB) | MSE | SSIM |", "|---|---:|---:|---:|---:|---:|"]
+        out += [f"**{split.capitalize()} images** (means with their 95% confidence half-widths)", "",
+                "| Scheme | Images | BPP | CR | PSNR (dB) | MSE | SSIM |", "|---|---:|---:|---:|---:|---:|---:|"]
         for r in rows.itertuples():
             label = families.SUMMARY[r.scheme].label if r.scheme in families.SUMMARY else r.scheme
-            out.append(f"| {label} | {r.bpp:.3f} | {r.cr:.2f} | {r.psnr:.2f} | {r.mse:.1f} | {r.ssim:.3f} |")
+            psnr = "∞" if math.isinf(r.psnr) else f"{r.psnr:.2f} ± {r.psnr_ci95:.2f}"
+            out.append(f"| {label} | {r.n_images} | {r.bpp:.3f} ± {r.bpp_ci95:.3f} | {r.cr:.2f} | {psnr} | "
+                       f"{r.mse:.1f} | {r.ssim:.3f} ± {r.ssim_ci95:.3f} |")
         out.append("")
-    return "\n".join(out).replace("| inf |", "| ∞ |")
+    return "\n".join(out)
 
 
 # ------------------------------------------------------------------ the blocks of README.md and docs/results.md

@@ -1,10 +1,13 @@
 """The command line on several files and folders (issue 8 item 4) and on hostile paths (issue 11)."""
 import ast
 import dataclasses
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,7 +21,7 @@ from ganlib.cli import commands as cli
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import runtime
 from ganlib.inversion import modes
-from ganlib.models import encoder
+from ganlib.models import encoder, prior
 from ganlib.models.checkpoints import load_generator, save_generator
 from ganlib.models.nets import Encoder, GanConfig, Generator, init_weights
 from ganlib.pipeline import profiles
@@ -63,8 +66,7 @@ def test_folder_compress_mirrors_skips_bad_and_resumes(run, photos, tmp_path, ca
     err = capsys.readouterr().err
     assert outputs(out) == ["deep.gan", "im0.gan", "im1.gan", "im2.gan", "sub/im0.gan", "sub/im1.gan"]
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
-        f"error: {photos / 'broken.jpg'}: cannot read it as an image (cannot identify image file "
-        f"'{photos / 'broken.jpg'}')"]
+        f"error: {photos / 'broken.jpg'}: cannot read it as an image (cannot identify image file)"]
     assert "wrote 6 latent files" in err and "1 failed" in err
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.gan")}
     (out / "im1.gan").unlink()
@@ -336,3 +338,162 @@ def test_bad_model_files_and_images_are_one_line_status_2(run, photos, tmp_path,
     save_generator(good, small_generator)
     assert cli.main(["compress", str(tmp_path / "bomb.png"), "-o", str(tmp_path / "b.gan"), "--run", str(good)]) == 2
     assert "decompression bomb" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- hostile inputs, round 2 (issue 20)
+def errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def latent(run) -> bytes:
+    """A valid latent file for ``run``'s generator, made without a search."""
+    return GanCodec(load_generator(run)).pack(np.zeros(8, dtype=int))
+
+
+def test_special_files_are_skipped_alone_without_blocking(run, small_generator, tmp_path, capsys):
+    """A FIFO and a link to /dev/zero among images and latent files: one line each, the good files written."""
+    folder, out, back = tmp_path / "special", tmp_path / "out", tmp_path / "back"
+    write_images(folder, small_generator, 2)
+    os.mkfifo(folder / "fifo.png")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    signal.alarm(300)  # a FIFO that blocked would hang the test: the alarm ends it instead
+    try:
+        assert cli.main(["compress", str(folder), "-o", str(out), "--run", str(run), *FAST]) == 2
+        assert outputs(out) == ["im0.gan", "im1.gan"]
+        assert errors(capsys.readouterr().err) == [
+            f"error: {folder / 'fifo.png'}: cannot read it (is a FIFO, not a regular file)",
+            f"error: {folder / 'zero.png'}: cannot read it (is a character device, not a regular file)"]
+        os.mkfifo(out / "fifo.gan")
+        (out / "zero.gan").symlink_to("/dev/zero")
+        assert cli.main(["decompress", str(out), "-o", str(back), "--run", str(run)]) == 2
+        assert outputs(back) == ["im0.png", "im1.png"]
+        assert errors(capsys.readouterr().err) == [
+            f"error: {out / 'fifo.gan'}: is a FIFO, not a regular file",
+            f"error: {out / 'zero.gan'}: is a character device, not a regular file"]
+        for command, src in (("compress", folder / "fifo.png"), ("decompress", out / "zero.gan")):
+            assert cli.main([command, str(src), "-o", str(tmp_path / "x"), "--run", str(run)]) == 2
+            assert len(errors(capsys.readouterr().err)) == 1
+    finally:
+        signal.alarm(0)
+
+
+@pytest.mark.parametrize("kind", ["fifo", pytest.param("device", marks=pytest.mark.skipif(
+    os.geteuid() != 0, reason="making a device node (os.mknod) needs root"))])
+def test_an_output_that_is_not_a_regular_file_is_refused(run, tmp_path, capsys, kind):
+    node = tmp_path / "node"
+    if kind == "fifo":
+        os.mkfifo(node)
+    else:
+        os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    (tmp_path / "x.gan").write_bytes(latent(run))
+    assert cli.main(["decompress", str(tmp_path / "x.gan"), "-o", str(node), "--run", str(run)]) == 2
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    assert capsys.readouterr().err == f"error: {node}: is {what}, not a regular file; refusing to replace it\n"
+    assert (stat.S_ISFIFO if kind == "fifo" else stat.S_ISCHR)(os.lstat(node).st_mode)
+
+
+def test_decompress_does_not_replace_the_originals(run, small_generator, tmp_path, capsys, monkeypatch):
+    """compress D -o D, then decompress D -o D --overwrite would replace the images with their reconstructions."""
+    folder = tmp_path / "D"
+    write_images(folder, small_generator, 2)
+    for i in range(2):
+        (folder / f"im{i}.gan").write_bytes(latent(run))
+    before = {p: p.read_bytes() for p in folder.glob("*.png")}
+    monkeypatch.setattr(GanCodec, "decode_batch", lambda *a: pytest.fail("decoding started"))
+    for command in (["decompress", str(folder), "-o", str(folder), "--overwrite"],
+                    ["decompress", str(folder / "im0.gan"), "-o", f"{tmp_path}/./D/"]):
+        assert cli.main([*command, "--run", str(run)]) == 2
+        assert errors(capsys.readouterr().err) == [
+            f"error: {folder / 'im0.png'}: lies beside im0.gan and may be the image it was compressed from; "
+            "refusing to replace it (give another -o, or --overwrite-originals)"]
+    assert {p: p.read_bytes() for p in folder.glob("*.png")} == before
+    assert cli.main(["decompress", str(folder), "-o", str(folder), "--run", str(run)]) == 0  # skips them
+    assert "skipped 2 that exist" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert cli.main(["decompress", str(folder), "-o", str(folder), "--overwrite", "--overwrite-originals",
+                     "--run", str(run)]) == 0
+    assert {p: p.read_bytes() for p in folder.glob("*.png")} != before
+
+
+def test_names_never_stop_a_batch_or_forge_a_line(run, small_generator, tmp_path, capsys):
+    """A name that is not UTF-8 is compressed with random starts like any other (its seed from its bytes),
+    and a broken image whose name holds a newline gives one escaped error line."""
+    folder, out = tmp_path / "names", tmp_path / "out"
+    write_images(folder, small_generator, 2)
+    latin = os.fsdecode(b"caf\xe9.png")
+    (folder / "im1.png").rename(folder / latin)
+    (folder / "x\nerror: forged.png").write_text("not an image")
+    assert cli.main(["compress", str(folder), "-o", str(out), "--run", str(run), *FAST]) == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted([os.fsdecode(b"caf\xe9.gan"), "im0.gan"])
+    assert errors(capsys.readouterr().err) == [
+        f"error: {folder}/x\\nerror: forged.png: cannot read it as an image (cannot identify image file)"]
+    assert cli.file_seed(0, latin) == int.from_bytes(hashlib.sha256(b"0:caf\xe9.png").digest()[:8], "big") >> 1
+    assert cli.file_seed(0, "im0.png") == int.from_bytes(hashlib.sha256(b"0:im0.png").digest()[:8], "big") >> 1
+
+
+def test_run_and_model_files_that_users_can_break(run, photos, tmp_path, small_generator, capsys):
+    """A --run that is a loop of links, a prior with z_range 1e308, a generator.json asking for the
+    largest network its config allows and a generator.safetensors that never ends: one line, status 2."""
+    (tmp_path / "x.gan").write_bytes(latent(run))
+    decompress = ["decompress", str(tmp_path / "x.gan"), "-o", str(tmp_path / "x.png"), "--run"]
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert cli.main([*decompress, str(tmp_path / "loop")]) == 2
+    assert errors(capsys.readouterr().err) == [
+        f"error: {tmp_path / 'loop'}: --run cannot be used (Too many levels of symbolic links)"]
+    assert cli.main(["decompress", str(tmp_path / "loop"), "-o", str(tmp_path / "y.png"), "--run", str(run)]) == 2
+    assert errors(capsys.readouterr().err) == [f"error: {tmp_path / 'loop'}: too many levels of symbolic links"]
+    prior.save(run, prior.unit(small_generator))
+    meta = json.loads((run / "prior.json").read_text())
+    (run / "prior.json").write_text(json.dumps({**meta, "z_range": 1e308}))
+    assert cli.main([*decompress, str(run)]) == 2
+    assert "prior.json: invalid prior (z_range=1e+308 is not allowed" in capsys.readouterr().err
+    (run / "prior.json").unlink()
+    (run / "generator.json").write_text(json.dumps({"config": {"latent_dim": 4096, "width": 4096,
+                                                               "image_size": 128, "channels": 3}}))
+    start = time.perf_counter()
+    assert cli.main([*decompress, str(run)]) == 2
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "parameters; at most 100,000,000 are allowed" in err
+    save_generator(run, small_generator)
+    (run / "generator.safetensors").unlink()
+    (run / "generator.safetensors").symlink_to("/dev/zero")
+    assert cli.main([*decompress, str(run)]) == 2
+    assert "is a character device, not a regular file" in capsys.readouterr().err
+
+
+def test_a_foreign_encoder_beside_this_runs_encoder_json_is_refused(encoder_run, photos, tmp_path, capsys):
+    torch.manual_seed(3)
+    other = Generator(GanConfig(latent_dim=8, width=8))
+    other.apply(init_weights)
+    E = Encoder(other.config)
+    E.apply(init_weights)
+    encoder.save_encoder(tmp_path / "other", E.eval(), other)
+    (tmp_path / "other" / "encoder.safetensors").replace(encoder_run / "encoder.safetensors")
+    assert cli.main(["compress", str(photos / "im0.png"), "-o", str(tmp_path / "a.gan"), "--run",
+                     str(encoder_run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "encoder.safetensors was trained against generator" in err
+
+
+def test_read_only_file_systems_and_vanished_output_folders_are_named(run, photos, tmp_path, capsys, monkeypatch):
+    statvfs = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda path: os.statvfs_result((0,) * 8 + (os.ST_RDONLY, 255)))
+    assert cli.main(["compress", str(photos / "im0.png"), "-o", str(tmp_path / "x.gan"), "--run", str(run)]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'x.gan'}: cannot write in {tmp_path} "
+                                       "(read-only file system)\n")
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    out = tmp_path / "out"
+    original = GanCodec.encode_batch
+
+    def replaced(self, images, *args):  # the output folder becomes a file after the first batch
+        if out.is_dir() and list(out.glob("*.gan")):
+            shutil.rmtree(out)
+            out.write_text("not a folder")
+        return original(self, images, *args)
+
+    monkeypatch.setattr(GanCodec, "encode_batch", replaced)
+    assert cli.main(["compress", *map(str, sorted(photos.glob("im*.png"))), "-o", str(out), "--run", str(run),
+                     "--batch", "1", *FAST]) == 2
+    assert set(errors(capsys.readouterr().err)) == {
+        f"error: {out}: the output folder is no longer a directory (replaced by a file?)"}

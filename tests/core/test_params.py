@@ -89,3 +89,27 @@ def test_yaml_without_aliases_and_bounded(tmp_path):
         params.read_yaml(tmp_path / "big.yaml", max_bytes=1000)
     (tmp_path / "ok.yaml").write_text("train: {lr: 0.001, steps: 10}\n")
     assert params.read_yaml(tmp_path / "ok.yaml") == {"train": {"lr": 0.001, "steps": 10}}
+
+
+def test_printable_escapes_what_could_break_or_forge_a_line():
+    name = os.fsdecode(b"caf\xe9\nerror: forged\x1b[2J.png")  # a byte that is not UTF-8, a newline, an escape
+    assert params.printable(f"error: {name}: bad") == "error: caf\\xe9\\nerror: forged\\x1b[2J.png: bad"
+    assert params.printable("wrote café.gan: 12 bytes") == "wrote café.gan: 12 bytes"
+
+
+def test_one_line_gives_an_os_errors_reason_alone():
+    assert params.one_line(FileNotFoundError(2, "No such file or directory", "/x")) == "No such file or directory"
+
+
+def test_step_counts_have_a_ceiling():
+    params.steps("steps", params.MAX_STEPS)
+    params.steps("real_steps", 0, 0)
+    for bad in (params.MAX_STEPS + 1, 10**7, 0):
+        with pytest.raises(ValueError, match=f"steps={bad} is not allowed; it must be an integer from 1 to 1000000"):
+            params.steps("steps", bad)
+
+
+def test_a_profile_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "fifo.yaml")
+    with pytest.raises(ValueError, match="fifo.yaml: cannot read it .is a FIFO, not a regular file"):
+        params.read_yaml(tmp_path / "fifo.yaml")

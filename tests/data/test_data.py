@@ -1,4 +1,5 @@
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -89,7 +90,47 @@ def test_eval_images_are_seeded_and_split_specific(idx_dir):
         datasets.eval_images(arrays, "val", 5, 0)
 
 
+def test_a_smaller_evaluation_set_is_the_start_of_a_larger_one(idx_dir):
+    """The seed's search inverts the first 64 of the 2,000 evaluation images: the same images as a draw of 64."""
+    arrays = datasets.load("fashion_mnist", str(idx_dir), 28, 1, 0)
+    for split in datasets.SPLITS:
+        small, large = (datasets.eval_images(arrays, split, n, 3)[1] for n in (3, 6))
+        assert np.array_equal(large[:3], small) and len(set(large.tolist())) == len(large)
+
+
 def test_missing_prepared_data_names_its_stage(tmp_path, monkeypatch):
     monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="01_data.*make data"):
         datasets.load_prepared("nothing")
+
+
+# ---------------------------------------------------------------- images as users give them (issue 20)
+def test_exif_orientation_is_applied(tmp_path):
+    """A photo stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise) is read upright."""
+    stored = np.zeros((20, 40), np.uint8)
+    stored[:, :20] = 255  # left half white as stored: the top half once upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "side.jpg", exif=exif, quality=95)
+    upright = np.asarray(datasets.open_image(tmp_path / "side.jpg"))
+    assert upright.shape == (40, 20)
+    assert upright[:20].mean() > 200 and upright[20:].mean() < 50
+
+
+def test_pillows_warnings_become_one_line_naming_the_image(tmp_path, capsys):
+    image = Image.fromarray(np.arange(28 * 28, dtype=np.uint8).reshape(28, 28) % 4, "P")
+    image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])
+    image.save(tmp_path / "palette.png", transparency=bytes([0, 128, 255, 255]))
+    assert datasets.read_image(tmp_path / "palette.png", 28, 3, resize=False).shape == (28, 28, 3)
+    assert capsys.readouterr().err == (f"warning: {tmp_path / 'palette.png'}: Palette images with Transparency "
+                                       "expressed in bytes should be converted to RGBA images\n")
+
+
+def test_image_files_are_read_only_if_regular_and_bounded(tmp_path, monkeypatch):
+    os.mkfifo(tmp_path / "fifo.png")
+    with pytest.raises(datasets.ImageError, match=r"fifo.png: cannot read it \(is a FIFO, not a regular file\)"):
+        datasets.read_image(tmp_path / "fifo.png", 28, 1)
+    Image.new("L", (28, 28)).save(tmp_path / "a.png")
+    monkeypatch.setattr(datasets, "MAX_IMAGE_BYTES", 10)
+    with pytest.raises(datasets.ImageError, match=r"a.png: cannot read it \(\d+ bytes, longer than the 10 bytes"):
+        datasets.read_image(tmp_path / "a.png", 28, 1)

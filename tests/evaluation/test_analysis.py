@@ -17,14 +17,14 @@ from ganlib.pipeline import provenance
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def inversion(split, loss, ids, bits, ssim, psnr, nbytes):
+def inversion(split, loss, ids, bits, ssim, psnr, nbytes, mode="search"):
     """Rows of a 03 run: a float row per image and a refined row per image and bit depth."""
-    rows = [{"split": split, "loss": loss, "image_id": i, "bits": np.nan, "stage": "float", "ssim": 0.9,
+    rows = [{"split": split, "mode": mode, "loss": loss, "image_id": i, "bits": np.nan, "stage": "float", "ssim": 0.9,
              "psnr": 30.0} for i in ids]
     for b in bits:
         for k, i in enumerate(ids):
             for stage, shift in (("rounded", -0.05), ("refined", 0.0)):
-                rows.append({"split": split, "loss": loss, "image_id": i, "bits": b, "stage": stage,
+                rows.append({"split": split, "mode": mode, "loss": loss, "image_id": i, "bits": b, "stage": stage,
                              "ssim": ssim[b][k] + shift, "psnr": psnr[b][k], "bytes": nbytes[b],
                              "payload_bytes": nbytes[b] - 13, "bpp": 8 * nbytes[b] / 784, "ms_ssim": np.nan})
     return pd.DataFrame(rows)
@@ -40,10 +40,15 @@ def baseline_rows(codec, param, split, ids, nbytes, ssim, psnr):
 def inversions():
     ssim = {4: [0.70, 0.80], 8: [0.80, 0.90]}
     psnr = {4: [18.0, 20.0], 8: [20.0, 22.0]}
-    return {"seen": inversion("seen", "mse", [1, 2], [4, 8], ssim, psnr, {4: 45, 8: 77}),
+    runs = {"seen": inversion("seen", "mse", [1, 2], [4, 8], ssim, psnr, {4: 45, 8: 77}),
             "unseen": inversion("unseen", "ssim", [5, 6], [4, 8], ssim, psnr, {4: 45, 8: 77}),
             "seen_ssim": inversion("seen", "ssim", [1, 2], [8], ssim, psnr, {8: 77}),
             "unseen_mse": inversion("unseen", "mse", [5, 6], [8], ssim, psnr, {8: 77})}
+    for split, ids in (("seen", [1, 2]), ("unseen", [5, 6])):  # the command line's modes: as the search here
+        for mode, drop in (("hybrid", 0.0), ("encoder", 0.1)):
+            worse = {b: [v - drop for v in values] for b, values in ssim.items()}
+            runs[f"{split}_{mode}"] = inversion(split, "ssim", ids, [4, 8], worse, psnr, {4: 45, 8: 77}, mode)
+    return runs
 
 
 @pytest.fixture
@@ -69,32 +74,44 @@ def test_build_rd_keeps_the_inverted_images_and_the_own_loss_runs(inversions, ba
     rd = analysis.build_rd(inversions, base)
     assert list(rd.columns) == analysis.RD_COLUMNS
     assert set(rd.image_id) == {1, 2, 5, 6}  # images 3 and 7 were not inverted
-    gan = rd[rd.codec == "gan"]
-    assert len(gan) == 8 and set(gan.param) == {4, 8}  # refined files of "seen" and "unseen" only
-    assert len(rd) == 8 + 2 * 2 * 6
+    for family in ("gan", "gan_search", "gan_encoder"):
+        rows = rd[rd.codec == family]
+        assert len(rows) == 8 and set(rows.param) == {4, 8}  # refined files of the family's two runs only
+    assert len(rd) == 3 * 8 + 2 * 2 * 6
+    assert rd.search_subset.all()
+
+
+def test_build_rd_marks_the_search_subset(inversions, base):
+    inversions = {**inversions, "seen": inversions["seen"][inversions["seen"].image_id == 1]}
+    rd = analysis.build_rd(inversions, base)
+    assert set(rd.image_id) == {1, 2, 5, 6}  # the command line's mode's images
+    assert set(rd[rd.split == "seen"].groupby("image_id").search_subset.first().items()) == {(1, True), (2, False)}
 
 
 def test_with_derived_columns(rd):
     jpeg1 = rd[(rd.scheme == "jpeg1")].iloc[0]
     assert jpeg1.cr == pytest.approx(784 / 200) and jpeg1.payload_bpp == pytest.approx(8 * 180 / 784)
     assert jpeg1.mse == pytest.approx(255**2 / 10 ** 1.8)
-    assert set(rd.scheme) == {"gan", "png", "jpeg1", "jpeg10", "kmeans4", "webp0", "webp50"}
+    assert set(rd.scheme) == {"gan", "gan_search", "gan_encoder", "png", "jpeg1", "jpeg10", "kmeans4", "webp0",
+                              "webp50"}
 
 
 def test_summary_expected_values(rd):
     """Expected values written out, in the style of CompressAI's eval_model tests."""
     table = analysis.summary(rd, gan_bits=8)
-    assert list(table.split) == ["unseen"] * 6 + ["seen"] * 6
-    assert list(table.scheme[:6]) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
+    assert list(table.split) == ["unseen"] * 7 + ["seen"] * 7
+    assert list(table.scheme[:7]) == ["gan", "gan_search", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
     gan = analysis.summary_row(table, "unseen", "gan")
     expected = {"n_images": 2, "bpp": 8 * 77 / 784, "cr": 784 / 77, "psnr": 21.0, "ssim": 0.85,
                 "mse": (255**2 / 10**2.0 + 255**2 / 10**2.2) / 2,
-                "ssim_ci95": stats.t.ppf(0.975, 1) * np.std([0.8, 0.9], ddof=1) / np.sqrt(2)}
+                "ssim_ci95": stats.t.ppf(0.975, 1) * np.std([0.8, 0.9], ddof=1) / np.sqrt(2),
+                "psnr_ci95": stats.t.ppf(0.975, 1) * np.std([20.0, 22.0], ddof=1) / np.sqrt(2), "bpp_ci95": 0.0}
     for key, value in expected.items():
         assert gan[key] == pytest.approx(value, rel=1e-12), key
     jpeg1 = analysis.summary_row(table, "seen", "jpeg1")
     assert jpeg1.n_images == 2 and jpeg1.ssim == pytest.approx(0.65) and jpeg1.bpp == pytest.approx(8 * 200 / 784)
     assert np.isinf(analysis.summary_row(table, "seen", "png").psnr)
+    assert np.isnan(analysis.summary_row(table, "seen", "png").psnr_ci95)  # no interval for an infinite mean
     with pytest.raises(KeyError, match="no row for split 'seen', scheme 'avif0'"):
         analysis.summary_row(table, "seen", "avif0")
 
@@ -118,7 +135,8 @@ def test_check_gan_bits(inversions):
 def test_curves_order_and_means(rd):
     c = analysis.curves(rd)
     assert list(c.split.drop_duplicates()) == ["unseen", "seen"]
-    assert list(c[c.split == "unseen"].codec.drop_duplicates()) == ["gan", "png", "kmeans", "jpeg", "webp"]
+    assert list(c[c.split == "unseen"].codec.drop_duplicates()) == ["gan", "gan_search", "gan_encoder", "png", "kmeans",
+                                                                     "jpeg", "webp"]
     gan8 = c[(c.split == "unseen") & (c.codec == "gan") & (c.param == 8)].iloc[0]
     assert gan8.ssim == pytest.approx(0.85) and gan8.bpp == pytest.approx(8 * 77 / 784)
     assert analysis.quality_metrics(c) == ["ssim", "psnr"]  # ms_ssim is empty here
@@ -171,8 +189,10 @@ def test_equal_loss_matches_welch(inversions):
     # make seen images better by 0.05 under loss ssim
     inverted.loc[(inverted.split == "seen") & (inverted.loss == "ssim"), "ssim"] += 0.05
     table = analysis.equal_loss(inverted, 8)
-    assert list(zip(table.loss, table.metric)) == [("mse", "ssim"), ("mse", "psnr"), ("ssim", "ssim"), ("ssim", "psnr")]
-    row = table[(table.loss == "ssim") & (table.metric == "ssim")].iloc[0]
+    assert list(zip(table["mode"], table.loss, table.metric)) == [
+        (mode, loss, metric) for mode, loss in (("search", "mse"), ("search", "ssim"), ("hybrid", "ssim"),
+                                                ("encoder", "ssim")) for metric in ("ssim", "psnr")]
+    row = table[(table["mode"] == "search") & (table.loss == "ssim") & (table.metric == "ssim")].iloc[0]
     seen, unseen = [0.85, 0.95], [0.80, 0.90]
     welch = stats.ttest_ind(seen, unseen, equal_var=False)
     assert row.seen == pytest.approx(0.90) and row.unseen == pytest.approx(0.85) and row["diff"] == pytest.approx(0.05)
@@ -237,8 +257,8 @@ def test_verdict_rate_holds_partly_and_fails(rd):
 
 
 def controlled_table(rows):
-    return pd.DataFrame([{"loss": loss, "metric": m, "n_seen": 8, "n_unseen": 8, "seen": s, "seen_ci95": 0.01,
-                          "unseen": u, "unseen_ci95": 0.01, "diff": s - u, "diff_lo": s - u - 0.02,
+    return pd.DataFrame([{"mode": "search", "loss": loss, "metric": m, "n_seen": 8, "n_unseen": 8, "seen": s,
+                          "seen_ci95": 0.01, "unseen": u, "unseen_ci95": 0.01, "diff": s - u, "diff_lo": s - u - 0.02,
                           "diff_hi": s - u + 0.02, "p": p} for loss, m, s, u, p in rows])
 
 
@@ -247,8 +267,8 @@ def test_verdict_seen():
                              ("ssim", "ssim", 0.86, 0.85, 0.54), ("ssim", "psnr", 21.0, 20.8, 0.7)])
     v = analysis.verdict_seen(same)
     assert v.status == analysis.FAILS and v.sections == ["Seen versus unseen images at equal loss"]
-    assert v.evidence[0] == ("Loss `mse`, SSIM: seen 0.800, unseen 0.790; difference +0.010 (95% CI -0.010 to "
-                             "+0.030, Welch p = 0.44): no significant difference.")
+    assert v.evidence[0] == ("Seed's search (8 seen, 8 unseen images), loss `mse`, SSIM: seen 0.800, unseen 0.790; "
+                             "difference +0.010 (95% CI -0.010 to +0.030, Welch p = 0.44): no significant difference.")
     some = same.copy()
     some.loc[0, "p"] = 0.01
     assert analysis.verdict_seen(some).status == analysis.PARTLY
@@ -266,11 +286,11 @@ def test_verdict_seen_mentions_the_confounded_summary(rd, inversions):
 
 def test_seed_marks_and_grid_columns(rd):
     marks = analysis.seed_marks(8)
-    assert [(m["codec"], m["param"]) for m in marks] == [("gan", 8), ("png", None), ("kmeans", 4), ("jpeg", 10),
-                                                          ("jpeg", 1), ("webp", 0)]
+    assert [(m["codec"], m["param"]) for m in marks] == [("gan", 8), ("gan_search", 8), ("png", None), ("kmeans", 4),
+                                                          ("jpeg", 10), ("jpeg", 1), ("webp", 0)]
     assert [m["label"] for m in marks if m["label"]] == ["GAN 8 bits", "JPEG q=1"]
     cols = analysis.grid_columns(rd, [5, 6], 8)
-    assert [c["scheme"] for c in cols] == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
+    assert [c["scheme"] for c in cols] == ["gan", "gan_search", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
     assert cols[0]["label"] == "GAN reversal, 8 bits" and cols[0]["ssim"] == pytest.approx(0.85)
     with_learned = pd.concat([rd, rd[rd.scheme == "webp0"].assign(codec="factorized", param=0.01, bpp=0.9),
                               rd[rd.scheme == "webp0"].assign(codec="factorized", param=0.1, bpp=3.0)])
@@ -355,3 +375,63 @@ def test_training_budget_lists_every_model_with_totals(tmp_path):
     assert totals.to_dict() == {"gan": 250.0, "gan_residual": 275.0, "factorized": 70.0, "hyperprior": 45.0}
     assert budget[budget.model == "encoder (+ prior fit)"].steps.item() == 15
     assert analysis.training_budget(tmp_path / "missing").empty
+
+
+def per_image_rd(curves: dict, n: int = 40, noise: float = 0.02, seed: int = 0) -> pd.DataFrame:
+    """rd rows of ``n`` images per codec and parameter: each point of ``curves`` ({codec: [(param, bpp,
+    ssim), ...]}) plus per-image noise: a part shared by every codec on an image (they code the same
+    images; some are harder) and a part of the codec's own."""
+    rng = np.random.default_rng(seed)
+    hard = rng.normal(0, noise, n)
+    own = {c: rng.normal(0, noise, n) for c in curves}
+    return pd.DataFrame([{"codec": c, "param": p, "split": "unseen", "image_id": i, "bpp": b * (1 + hard[i]),
+                          "ssim": q - hard[i] + own[c][i], "psnr": np.nan} for c, pts in curves.items()
+                         for p, b, q in pts for i in range(n)])
+
+
+def test_bd_rate_intervals_hold_the_value_and_shrink_with_more_images():
+    points = {"gan": [(4, 0.4, 0.70), (8, 0.8, 0.80)], "jpeg": [(1, 0.8, 0.70), (10, 1.6, 0.80)],
+              "gan_search": [(4, 9.0, 0.1), (8, 9.9, 0.2)]}  # another mode of GAN reversal: not compared
+    width = {}
+    for n in (20, 200):
+        rd = per_image_rd(points, n)
+        bd = analysis.bd_rate_table(analysis.curves(rd), ["ssim"])
+        ci = analysis.bd_rate_intervals(rd, ["ssim"], resamples=200)
+        assert list(ci.codec) == ["jpeg"] and ci.n_images.tolist() == [n]
+        value = bd.set_index("codec").loc["jpeg", "ssim"]
+        assert ci.ssim_lo.iloc[0] < value < ci.ssim_hi.iloc[0]
+        width[n] = ci.ssim_hi.iloc[0] - ci.ssim_lo.iloc[0]
+        assert ci.equals(analysis.bd_rate_intervals(rd, ["ssim"], resamples=200))  # seeded
+    assert width[200] < width[20] / 2  # about 1 / sqrt(10)
+
+
+def test_strongest_learned_and_the_fair_fight_verdict():
+    bd = pd.DataFrame([
+        {"split": "unseen", "codec": "jpeg", "ssim": 50.0, "ssim_lo": 40.0, "ssim_hi": 60.0},
+        {"split": "unseen", "codec": "factorized", "ssim": -30.0, "ssim_lo": -40.0, "ssim_hi": -20.0},
+        {"split": "unseen", "codec": "hyperprior_ssim", "ssim": -5.0, "ssim_lo": -12.0, "ssim_hi": 3.0},
+        {"split": "seen", "codec": "factorized", "ssim": -30.0, "ssim_lo": -40.0, "ssim_hi": -20.0}])
+    strongest = analysis.strongest_learned(bd, ["ssim"])
+    assert list(zip(strongest.split, strongest.codec)) == [("unseen", "hyperprior_ssim"), ("seen", "factorized")]
+    v = analysis.verdict_learned(strongest)
+    assert v.status == analysis.PARTLY  # seen: won; unseen: the interval holds zero
+    assert "no difference the interval can tell" in v.evidence[0] and "needs fewer bits" in v.evidence[1]
+    assert analysis.verdict_learned(strongest.iloc[1:]).status == analysis.HOLDS
+    assert analysis.verdict_learned(strongest.assign(lo=5.0, hi=9.0)).status == analysis.FAILS
+    assert analysis.verdict_learned(strongest.iloc[:0]).status == analysis.UNTESTED
+
+
+def test_learned_convergence():
+    rows = []
+    for n, m, steps in ((32, 64, 4), (64, 96, 2)):
+        for step in (1, 2, 4):
+            if step > steps:
+                continue
+            for lam, bpp in ((0.001, 0.5), (0.01, 1.0)):  # each doubling halves the rate at equal PSNR
+                scale = 4 / step if n == 32 else 1.0  # the wider model at 2 steps: the narrow one's final rate
+                rows.append({"family": "factorized", "n": n, "m": m, "steps": steps, "step": step, "lambda": lam,
+                             "bpp": bpp * scale, "psnr": 20 + 10 * bpp, "ssim": 0.5 + 0.1 * bpp})
+    table = analysis.learned_convergence(pd.DataFrame(rows)).set_index("n")
+    assert table.loc[32, "metric"] == "psnr" and table.loc[32, "doubling"] == pytest.approx(-50.0)
+    assert np.isnan(table.loc[32, "wider"])
+    assert table.loc[64, "wider"] == pytest.approx(-50.0)  # against the narrow model at step 2 (twice its rate)

@@ -110,7 +110,7 @@ def test_fewer_scales_are_pytorch_msssim_with_renormalised_weights(rng, levels):
     b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
     w = np.array(metrics.MS_SSIM_WEIGHTS[:levels])
     expected = _reference_ms_ssim(a, b, weights=list(w / w.sum()))
-    assert metrics._ms_ssim(a, b, levels) == pytest.approx(expected, abs=1e-4)
+    assert metrics._ms_ssim(a[None], b[None], levels)[0] == pytest.approx(expected, abs=1e-4)
 
 
 def test_the_search_loss_and_the_metric_weigh_the_scales_alike():
@@ -144,3 +144,20 @@ def test_overlap_shares():
     assert metrics.overlap([1, 2], [10, 20], [1, 2], [30, 40]) == (0.0, 0.0)
     assert all(np.isnan(metrics.overlap([1], [10], [1, 2], [10, 20])))
     assert all(np.isnan(metrics.overlap([1, 2], [10, math.inf], [1, 2], [10, 20])))
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3), (9, 9, 1)])
+def test_score_batch_is_score_of_each_image(rng, shape):
+    """The batched metrics give each image's score as the one-image functions (scikit-image's SSIM) do."""
+    a = rng.integers(0, 256, (6, *shape), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    b[0] = a[0]  # an exact copy: infinite PSNR
+    batch = metrics.score_batch(a, b, list(range(10, 16)))
+    for x, y, n, row in zip(a, b, range(10, 16), batch):
+        single = metrics.score(x, y, n)
+        assert row.keys() == single.keys()
+        for key, value in single.items():
+            assert row[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+        assert row["ssim"] == pytest.approx(metrics.ssim(x, y), abs=1e-12)
+    with pytest.raises(ValueError, match="N lengths"):
+        metrics.score_batch(a, b, [1])

@@ -66,3 +66,15 @@ def test_means_per_split_codec_and_parameter_unseen_first():
     assert out.psnr.tolist() == [20.5] * 4 and out.bytes.tolist() == [200, 100, 200, 100]
     with pytest.raises(KeyError):
         scoring.means(rows.drop(columns="payload_bytes"))
+
+
+def test_score_codecs_in_worker_processes_gives_the_same_rows(images, tmp_path):
+    codecs = [classical.codec("jpeg", 10), classical.codec("webp", 0), classical.codec("kmeans", 4)]
+    split_images = {"unseen": (np.array([7, 2, 5]), images[[7, 2, 5]])}
+    one, decoded_one = scoring.score_codecs(codecs, split_images, paths.RunDir(tmp_path / "a").baseline_file,
+                                            keep_first=2)
+    two, decoded_two = scoring.score_codecs(codecs, split_images, paths.RunDir(tmp_path / "b").baseline_file,
+                                            keep_first=2, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert list(decoded_one) == list(decoded_two) and all(v.shape[0] == 2 for v in decoded_two.values())
+    assert all(np.array_equal(decoded_one[k], decoded_two[k]) for k in decoded_one)

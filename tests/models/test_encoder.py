@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -57,7 +59,7 @@ def test_metric_is_fitted_deterministic_saved_and_required(small_generator, imag
     weights = load_file(str(paths.RunDir(tmp_path).encoder))
     del weights["metric"]
     save_file(weights, str(paths.RunDir(tmp_path).encoder))  # a checkpoint from before the metric
-    with pytest.raises(ValueError, match="has no search metric.*make encoder"):
+    with pytest.raises(ValueError, match="does not match the encoder .*missing tensor metric.*make encoder"):
         encoder.load_encoder(tmp_path, small_generator)
     with pytest.raises(ValueError, match="^ridge="):
         encoder.fit_metric(small_generator, E, images, ridge=0)
@@ -99,3 +101,18 @@ def test_hybrid_search_improves_on_the_encoders_guess(small_generator, images):
     config = invert.InversionConfig(loss="mse", init="encoder", steps=30, restarts=1, lr=0.05)
     searched = invert.invert(small_generator, targets, config, encoder=E, progress=False, device="cpu")
     assert searched.loss.mean() < start.mean().item()
+
+
+def test_weights_that_are_not_those_of_encoder_json_are_refused(small_generator, images, tmp_path):
+    """Another training's encoder.safetensors (same generator) beside this run's encoder.json: its
+    fingerprint is not the one the JSON records. A JSON from before that record is checked as before."""
+    E, _ = train(small_generator, images)
+    encoder.save_encoder(tmp_path / "a", E, small_generator)
+    encoder.save_encoder(tmp_path / "b", train(small_generator, images, seed=1)[0], small_generator)
+    (tmp_path / "b" / "encoder.safetensors").replace(tmp_path / "a" / "encoder.safetensors")
+    with pytest.raises(ValueError, match="its weights' fingerprint is .*, not .* as encoder.json records"):
+        encoder.load_encoder(tmp_path / "a", small_generator)
+    meta = json.loads((tmp_path / "a" / "encoder.json").read_text())
+    del meta["fingerprint"]
+    (tmp_path / "a" / "encoder.json").write_text(json.dumps(meta))
+    assert encoder.load_encoder(tmp_path / "a", small_generator) is not None

@@ -125,3 +125,37 @@ def test_train_many_in_worker_processes_equals_training_alone(images):
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), alone.state_dict().values()))
         assert hist["loss"] == alone_hist["loss"] and learned.kind(model) == "factorized"
     torch.set_num_threads(2)
+
+
+def test_families_are_a_model_and_a_distortion():
+    assert learned.FAMILIES == ("factorized", "hyperprior", "factorized_ssim", "hyperprior_ssim")
+    assert [learned.parse_family(f) for f in learned.FAMILIES] == [
+        ("factorized", "mse"), ("hyperprior", "mse"), ("factorized", "ssim"), ("hyperprior", "ssim")]
+    assert learned.family_id("hyperprior", "ssim") == "hyperprior_ssim"
+    with pytest.raises(ValueError, match="learned model='conditional' is not allowed"):
+        learned.parse_family("conditional")
+
+
+def test_ssim_training_keeps_snapshots_and_codes_as_its_family(images):
+    model, hist = learned.train_learned(images, 10.0, 4, 2, n=8, m=12, model="factorized", progress=False,
+                                        threads=1, distortion="ssim", snapshots=[2, 4])
+    assert sorted(hist["snapshots"]) == [2, 4] and len(hist["bpp"]) == 4
+    again = learned.trained_model({"images": images, "n": 8, "m": 12, "model": "factorized"}, hist["snapshots"][4])
+    codec = Learned(again, 10.0, (28, 28, 1), "ssim")
+    assert codec.name == "factorized_ssim" and codec.id == "factorized_ssim10.0"
+    assert codec.encode(images[0]) == Learned(model, 10.0, (28, 28, 1), "ssim").encode(images[0])
+
+
+def test_shipped_models_load_only_for_their_data(images, tmp_path):
+    shipped, run = tmp_path / "models", tmp_path / "run"
+    trained, budget, _ = learned.train_all(images, shipped, ["factorized_ssim"], {"ssim": [10.0]}, 2, 2, 1e-3, 0, 8,
+                                           12)
+    assert [(f, lam) for f, lam, _ in trained] == [("factorized_ssim", 10.0)]
+    loaded, runs = learned.load_shipped(shipped, run, ["factorized_ssim"], images)
+    assert runs == budget and (run / "learned" / "factorized_ssim_lambda_10.0.safetensors").is_file()
+    assert Learned(loaded[0][2], 10.0, (28, 28, 1), "ssim").encode(images[1]) == Learned(
+        trained[0][2], 10.0, (28, 28, 1), "ssim").encode(images[1])
+    with pytest.raises(ValueError, match="was trained on other data"):
+        learned.load_shipped(shipped, run, ["factorized_ssim"], images[::-1].copy())
+    with pytest.raises(ValueError, match="learned_models: hyperprior not in"):
+        learned.load_shipped(shipped, run, ["hyperprior"], images)

@@ -1,6 +1,7 @@
 """The latent prior (ganlib.models.prior): fitting, storing with the model, the differentiable rate, and the
 rate term of the search and the refinement (issue 9, item 1)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -178,3 +179,17 @@ def test_hybrid_latents_and_fit_as_the_encoder_stage_does(small_generator, image
     m = prior.fit(z, small_generator)
     prior.save(tmp_path, m, {"images": 8, "mode": modes.hybrid_config().to_dict()})
     assert prior.load(tmp_path, small_generator).fingerprint == m.fingerprint
+
+
+@pytest.mark.parametrize("z_range", [1e308, float("inf"), float("nan"), 10**400])
+def test_a_range_no_float_quantizer_can_use_is_refused(tmp_path, small_generator, fitted, z_range):
+    path = prior.save(tmp_path, fitted)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "z_range": z_range}))
+    with pytest.raises(prior.PriorError, match="prior.json: invalid prior"):
+        prior.load(tmp_path, small_generator)
+
+
+def test_a_prior_that_is_not_a_regular_file_is_refused(tmp_path, small_generator):
+    os.mkfifo(paths.RunDir(tmp_path).prior)
+    with pytest.raises(prior.PriorError, match="prior.json: not a readable JSON file .is a FIFO"):
+        prior.load(tmp_path, small_generator, missing="none")

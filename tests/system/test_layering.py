@@ -13,8 +13,6 @@ LAYERS = ("core", "data", "formats", "models", "inversion", "codecs", "evaluatio
 TORCH_FREE = ("evaluation", "report")  # importing these must not import torch (the report renders without it)
 # imports inside functions, each with the reason it is not at the top of its module
 LAZY = {
-    ("ganlib.evaluation.metrics", "torch"): "MS-SSIM's convolutions; the evaluation layer imports no torch",
-    ("ganlib.evaluation.metrics", "torch.nn.functional"): "likewise",
     ("ganlib.data.datasets", "torchvision.datasets"): "the last-resort Fashion-MNIST download, rarely needed",
 }
 

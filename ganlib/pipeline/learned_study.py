@@ -1,0 +1,238 @@
+"""The learned codecs' convergence study (issue 17): how far from converged the learned baselines
+are, and the models the default chain compares GAN reversal with.
+
+``python -m ganlib.pipeline.learned_study [--settings params/learned.yaml]`` (``make learned``)
+reads its settings (not a profile of the notebook chain) and the data of the run
+``data_profile`` (its training split and unseen evaluation images). For each series (a model,
+a distortion, a width n/m, a number of steps) and each λ of its distortion it trains one model
+(:func:`ganlib.models.learned.train_learned`, batch ``batch_size``, cosine-decayed learning rate
+over the series' steps) and keeps a snapshot after every halving of the steps (3 of them). Every
+snapshot is scored as the chain scores a codec: the first ``eval_images`` unseen evaluation images
+are encoded with the model's real ``compress()``, decoded and scored (:func:`ganlib.evaluation.scoring.score_files`).
+
+A snapshot's budget is the first k steps of its series' run (not a run of k steps: its learning
+rate has not decayed yet), so the distance it shows from the end of the run is an upper bound.
+
+Outputs:
+
+- ``runs/learned/<series>/<family>_lambda_<λ>.json`` (the job's rows) and ``.safetensors`` (its
+  final weights), so an interrupted study resumes;
+- ``reports/learned/convergence.csv``: one row per series, λ and snapshot (``family``, ``model``,
+  ``distortion``, ``n``, ``m``, ``steps`` of the series, ``step`` of the snapshot, ``lambda``,
+  ``seconds`` of the whole job, ``n_images`` and the means ``bpp``, ``psnr``, ``ssim``, ``ms_ssim``);
+- ``reports/learned/convergence_bd.csv`` (:func:`convergence`);
+- ``models/learned/<family>_lambda_<λ>.safetensors`` and ``models/learned.json``: the final models of
+  each family's longest series, with their size, budget, the data's fingerprint and their
+  measured distance from convergence, which the default chain's 04_baselines loads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganlib.codecs.learned import Learned
+from ganlib.core import files, params, paths, runtime
+from ganlib.data import datasets
+from ganlib.evaluation import analysis, metrics, scoring
+from ganlib.models import learned
+
+SETTINGS = "params/learned.yaml"
+NAME = "learned"  # runs/learned/ and reports/learned/
+HALVINGS = 3  # snapshots: the series' steps and 3 halvings of them (4000: 500, 1000, 2000, 4000)
+TRAINED_FOR = {"mse": "psnr", "ssim": "ssim"}  # the metric each distortion's convergence is judged by
+
+
+@dataclass(frozen=True)
+class Series:
+    model: str
+    distortion: str
+    n: int
+    m: int
+    steps: int
+    lambdas: tuple[float, ...] = ()  # empty: the distortion's
+
+    @property
+    def family(self) -> str:
+        return learned.family_id(self.model, self.distortion)
+
+    @property
+    def id(self) -> str:
+        return f"{self.family}_n{self.n}_m{self.m}_s{self.steps}"
+
+    @property
+    def snapshots(self) -> list[int]:
+        """The series' steps and :data:`HALVINGS` halvings of them, ascending."""
+        return sorted({max(1, self.steps >> k) for k in range(HALVINGS + 1)})
+
+
+def check_settings(raw: dict, where: str = SETTINGS) -> dict:
+    """The study's settings, checked (ValueError naming the first bad one)."""
+    keys = {"data_profile", "eval_images", "batch_size", "lr", "down", "seed", "lambdas", "series"}
+    if not isinstance(raw, dict) or set(raw) != keys:
+        raise ValueError(f"{where}: needs exactly the keys {sorted(keys)}")
+    params.slug("data_profile", raw["data_profile"])
+    params.int_range("eval_images", raw["eval_images"], 1, 10**5)
+    params.int_range("batch_size", raw["batch_size"], 1, 4096)
+    params.positive("lr", raw["lr"])
+    params.int_range("down", raw["down"], 1, 4)
+    params.int_range("seed", raw["seed"], 0, 2**31 - 1)
+    lambdas = raw["lambdas"]
+    if not isinstance(lambdas, dict) or not set(lambdas) <= set(learned.DISTORTIONS):
+        raise ValueError(f"{where}: lambdas must map distortions ({', '.join(learned.DISTORTIONS)}) to lists")
+    for d, values in lambdas.items():
+        if not isinstance(values, list) or len(values) < 2:
+            raise ValueError(f"lambdas.{d}: give at least two (a curve)")
+        for v in values:
+            params.positive(f"lambdas.{d}", v)
+    series = []
+    for s in raw["series"]:
+        needed = {"model", "distortion", "n", "m", "steps"}
+        if not isinstance(s, dict) or not needed <= set(s) <= needed | {"lambdas"}:
+            raise ValueError(f"{where}: each series needs model, distortion, n, m and steps (and may give lambdas); "
+                             f"got {s!r}")
+        for v in s.get("lambdas", []):
+            params.positive("series.lambdas", v)
+        params.choice("series.model", s["model"], learned.MODELS)
+        params.choice("series.distortion", s["distortion"], tuple(lambdas))
+        for k in ("n", "m"):
+            params.int_range(f"series.{k}", s[k], 1, 1024)
+        params.int_range("series.steps", s["steps"], 1, 10**6)
+        series.append(Series(**{**s, "lambdas": tuple(s.get("lambdas", ()))}))
+    return {**raw, "series": series}
+
+
+def score_model(model, family: str, lam: float, originals: np.ndarray) -> dict:
+    """Means over ``originals`` of the files of ``model`` as a codec: bytes, bpp, psnr, ssim, ms_ssim."""
+    codec = Learned(model, lam, originals.shape[1:], learned.parse_family(family)[1])
+    rows, _ = scoring.score_files(codec, [codec.encode(im) for im in originals], originals)
+    table = pd.DataFrame(rows)
+    return {"n_images": len(table), **{k: float(table[k].mean()) for k in ("bytes", "bpp", "psnr", "ssim", "ms_ssim")}}
+
+
+def run(settings: dict, arrays: dict, run_dir: Path, progress: bool = True, log=print) -> pd.DataFrame:
+    """Train (or resume) every series at every λ and score its snapshots; the rows of convergence.csv."""
+    originals = arrays["test"][arrays["unseen_ids"][:settings["eval_images"]]]
+    jobs, pending = [], []
+    for s in settings["series"]:
+        for lam in s.lambdas or settings["lambdas"][s.distortion]:
+            stem = run_dir / s.id / f"{s.family}_lambda_{lam}"
+            job = {"images": arrays["train"], "lam": lam, "steps": s.steps, "batch_size": settings["batch_size"],
+                   "lr": settings["lr"], "seed": settings["seed"], "n": s.n, "m": s.m, "model": s.model,
+                   "down": settings["down"], "distortion": s.distortion, "snapshots": s.snapshots}
+            jobs.append((s, lam, stem))
+            if not Path(f"{stem}.json").is_file():
+                pending.append((s, lam, stem, job))
+    log(f"{len(jobs)} models, {len(pending)} to train; {len(originals)} unseen images scored per snapshot")
+    work = [job for *_, job in pending]
+    for i, model, hist in learned.train_each(work, desc="train learned codecs"):
+        s, lam, stem, job = pending[i]
+        rows = []
+        for step, state in sorted(hist["snapshots"].items()):
+            scored = score_model(learned.trained_model(job, state), s.family, lam, originals)
+            rows.append({"family": s.family, "model": s.model, "distortion": s.distortion, "n": s.n, "m": s.m,
+                         "steps": s.steps, "step": step, "lambda": lam, "seconds": round(hist["seconds"], 1),
+                         **scored})
+        learned.save(Path(f"{stem}.safetensors"), model)
+        files.write_text(Path(f"{stem}.json"), json.dumps(rows, indent=1))  # last: the job is complete
+        log(f"{s.id} λ={lam:g}: {hist['seconds']:.0f} s; final {rows[-1]['bpp']:.3f} bpp, "
+            f"PSNR {rows[-1]['psnr']:.2f} dB, SSIM {rows[-1]['ssim']:.4f}")
+    return pd.DataFrame([r for _, _, stem in jobs for r in json.loads(Path(f"{stem}.json").read_text())])
+
+
+def convergence(table: pd.DataFrame) -> pd.DataFrame:
+    """Per series (family, n, m, steps) and snapshot ``step``, for each metric M of psnr, ssim and
+    ms_ssim: ``bd_M_final``, the snapshot's Bjøntegaard delta rate (percent) against the series'
+    last snapshot (positive: it needs that many more bits at equal quality), and
+    ``bd_M_doubled``, the snapshot at twice this step against this one (what doubling the budget
+    from here saves; negative: fewer bits; NaN for the last). ``trained_for``: the metric of the
+    series' distortion, by which its convergence is judged."""
+    rows = []
+    for (family, n, m, steps), g in table.groupby(["family", "n", "m", "steps"], sort=False):
+        curve = {step: c.sort_values("lambda") for step, c in g.groupby("step")}
+        last = max(curve)
+        for step, c in curve.items():
+            row = {"family": family, "n": n, "m": m, "steps": steps, "step": step,
+                   "trained_for": TRAINED_FOR[learned.parse_family(family)[1]]}
+            for metric in analysis.QUALITY:
+                f = curve[last]
+                row[f"bd_{metric}_final"] = metrics.bd_rate(f.bpp, f[metric], c.bpp, c[metric])
+                d = curve.get(2 * step)
+                row[f"bd_{metric}_doubled"] = np.nan if d is None else metrics.bd_rate(c.bpp, c[metric], d.bpp,
+                                                                                      d[metric])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, out: Path, fingerprint: str) -> dict:
+    """Copy the final models of each family's longest series to ``out/learned/`` and write
+    ``out/learned.json`` (the chain's 04_baselines loads them); returns that JSON."""
+    chosen = {}
+    for s in settings["series"]:
+        best = chosen.get(s.family)
+        if best is None or (s.steps, s.n, s.m) > (best.steps, best.n, best.m):
+            chosen[s.family] = s
+    sizes = {(s.n, s.m) for s in chosen.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"the shipped series must share one width n/m; got {sorted(sizes)}")
+    runs, distance = [], {}
+    for family, s in chosen.items():
+        for lam in s.lambdas or settings["lambdas"][s.distortion]:
+            src = run_dir / s.id / f"{family}_lambda_{lam}.safetensors"
+            with files.atomic_path(paths.RunDir(out).learned_model(family, lam)) as tmp:
+                shutil.copyfile(src, tmp)
+            mine = table[(table.family == family) & (table.steps == s.steps) & (table.n == s.n)]
+            last = mine[(mine["lambda"] == lam) & (mine.step == s.steps)].iloc[0]
+            runs.append({"model": family, "lambda": lam, "steps": s.steps, "batch_size": settings["batch_size"],
+                         "lr": settings["lr"], "seconds": float(last.seconds)})
+        mine = bd[(bd.family == family) & (bd.steps == s.steps) & (bd.n == s.n)]
+        half = mine[mine.step == s.steps // 2]
+        metric = TRAINED_FOR[s.distortion]
+        distance[family] = {"metric": metric, "last_doubling_bd_rate": None if half.empty else
+                            float(half[f"bd_{metric}_doubled"].iloc[0])}
+    (n, m), = sizes
+    meta = {"n": n, "m": m, "down": settings["down"], "compressai": learned.COMPRESSAI_VERSION,
+            "data_profile": settings["data_profile"], "data_fingerprint": fingerprint,
+            "made_by": "make learned (python -m ganlib.pipeline.learned_study)", "runs": runs,
+            "convergence": distance}
+    files.write_text(paths.RunDir(out).learned_meta, json.dumps(meta, indent=2))
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganlib.pipeline.learned_study",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", default=SETTINGS, help=f"the study's settings (default {SETTINGS})")
+    parser.add_argument("--ship", default="models", help="folder the final models go to (default models/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        settings = check_settings(params.read_yaml(paths.project_root() / args.settings), args.settings)
+        runtime.setup(settings["seed"], threads=1)  # this process scores while the workers train: one thread each
+        arrays = datasets.load_prepared(settings["data_profile"])
+        table = run(settings, arrays, paths.run_dir(NAME).root, progress=not args.no_progress,
+                    log=lambda s: print(s, flush=True))
+        report = paths.report_dir(NAME)
+        files.write_csv(report / "convergence.csv", table)
+        bd = convergence(table)
+        files.write_csv(report / "convergence_bd.csv", bd)
+        ship(settings, table, bd, paths.run_dir(NAME).root, paths.project_root() / args.ship,
+             learned.data_fingerprint(arrays["train"]))
+    except (ValueError, FileNotFoundError, datasets.DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    minutes, seconds = divmod(round(time.perf_counter() - started), 60)
+    print(f"wrote {paths.relative(report)} and {args.ship}/learned in {minutes} min {seconds} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
