@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines residual results models bench study lint test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder invert tradeoff baselines residual results models bench study learned lint test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -91,6 +91,14 @@ DEFAULT_RD := $(WORKDIR)/reports/default/rd.csv
 study: $(STUDY_CSV) ## capacity study: a GAN per latent_dim and width against the default run's codecs (~30 min): reports/study/study.csv
 $(STUDY_CSV): params/study.yaml $(wildcard $(DEFAULT_RD)) | $(INSTALLED)
 	$(PY) -m ganlib.pipeline.study --profile study --baselines $(DEFAULT_RD)
+
+# The learned codecs' convergence study (issue 17): params/learned.yaml, trained on the default run's data; it ships
+# models/learned/ and models/learned.json, which the default profile's 04_baselines loads (learned_from: models)
+LEARNED_CSV := $(WORKDIR)/reports/learned/convergence.csv
+learned: $(LEARNED_CSV) ## learned codecs' convergence study, shipped to models/learned/ (~80 min): reports/learned/
+$(LEARNED_CSV): params/learned.yaml | $(INSTALLED)
+	$(MAKE) data PROFILE=default
+	$(PY) -m ganlib.pipeline.learned_study
 
 lint: $(INSTALLED) ## check the code with ruff (rules in pyproject.toml)
 	$(VENV)/bin/ruff check ganlib tests benchmarks

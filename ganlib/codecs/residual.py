@@ -157,7 +157,7 @@ def check_params(base_bits: int, lambdas: list, webp: list, train_images: int, s
     for q in webp:
         params.int_range("webp", q, 0, 100)
     params.int_range("train_images", train_images, 1, 10**7)
-    params.int_range("steps", steps, 1, 10**7)
+    params.steps("steps", steps)
     params.int_range("batch_size", batch_size, 1, 4096)
     params.positive("lr", lr)
     params.int_range("down", down, 1, 4)

@@ -23,7 +23,7 @@ from ganlib.models.nets import Discriminator, GanConfig, Generator, init_weights
 
 
 def check_params(steps: int, batch_size: int, lr: float) -> None:
-    params.int_range("steps", steps, 1, 10**7)
+    params.steps("steps", steps)
     params.int_range("batch_size", batch_size, 1, 65536)
     params.positive("lr", lr)
 

@@ -165,7 +165,7 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     ``mse`` and ``seconds``, and ``snapshots``: the state dict (CDFs not updated) after each step
     count of ``snapshots``, by step count."""
     params.positive("lam", lam)
-    params.int_range("steps", steps, 1, 10**7)
+    params.steps("steps", steps)
     params.choice("model", model, KINDS)
     params.choice("distortion", distortion, DISTORTIONS)
     keep = set(params.int_list("snapshots", list(snapshots), 1, steps)) if len(snapshots) else set()
@@ -275,7 +275,7 @@ def check_params(models: list, lambdas: list, steps: int, batch_size: int, lr: f
     for name, values in (("learned_lambdas", lambdas), ("learned_ssim_lambdas", ssim_lambdas)):
         for lam in values:
             params.positive(name, lam)
-    params.int_range("learned_steps", steps, 1, 10**7)
+    params.steps("learned_steps", steps)
     params.int_range("learned_batch_size", batch_size, 1, 4096)
     params.positive("learned_lr", lr)
     params.int_range("learned_down", down, 1, 4)

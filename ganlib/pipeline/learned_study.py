@@ -104,7 +104,7 @@ def check_settings(raw: dict, where: str = SETTINGS) -> dict:
         params.choice("series.distortion", s["distortion"], tuple(lambdas))
         for k in ("n", "m"):
             params.int_range(f"series.{k}", s[k], 1, 1024)
-        params.int_range("series.steps", s["steps"], 1, 10**6)
+        params.steps("series.steps", s["steps"])
         series.append(Series(**{**s, "lambdas": tuple(s.get("lambdas", ()))}))
     return {**raw, "series": series}
 

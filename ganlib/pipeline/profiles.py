@@ -36,6 +36,7 @@ STAGES = tuple(s for key in NOTEBOOKS
                for s in ([f"invert_{n}" for n in paths.INVERSIONS] if key == "invert" else [key]))
 SET_BY_PIPELINE = ("profile",)  # parameters the pipeline sets itself (stage_params), not the profile's sections
 STUDY_SECTION = "models"  # a params/*.yaml with this section holds ganlib.pipeline.study's settings, not a profile
+LEARNED_STUDY_SECTION = "series"  # and with this one, ganlib.pipeline.learned_study's
 
 
 def notebook(stage: str) -> Path:
@@ -92,6 +93,9 @@ def load_profile(profile: str) -> dict:
         raise ValueError(f"profile={profile!r} is not allowed; {path.name} holds the settings of the capacity study "
                          f"(make study, or python -m ganlib.pipeline.study --profile {profile}), "
                          "not a profile of the chain")
+    if LEARNED_STUDY_SECTION in sections:
+        raise ValueError(f"profile={profile!r} is not allowed; {path.name} holds the settings of the learned codecs' "
+                         "convergence study (make learned), not a profile of the chain")
     unknown = [s for s in sections if s not in STAGES]
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STAGES)}")

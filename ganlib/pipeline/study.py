@@ -81,6 +81,9 @@ RESULT, RD = "result.json", "rd.csv"  # a model's row and its per-image rows, in
 PRIOR_BATCH = 256  # training images searched at once for the prior
 
 
+RD_COLUMNS = [c for c in analysis.RD_COLUMNS if c != "search_subset"]  # rd.csv's columns that the study reads
+
+
 def default_baselines() -> Path:
     """The default run's per-image table: ``reports/default/rd.csv`` in the work directory."""
     return paths.work_dir() / "reports" / "default" / "rd.csv"
@@ -244,7 +247,7 @@ def read_baselines(path: str | Path, image_ids) -> pd.DataFrame:
     ``ValueError`` unless every codec was measured on exactly ``image_ids``."""
     path = paths.require(Path(path), "notebooks/05_results.ipynb (make report)")
     rd = pd.read_csv(path)
-    missing = [c for c in analysis.RD_COLUMNS if c not in rd]
+    missing = [c for c in RD_COLUMNS if c not in rd]
     if missing:
         raise ValueError(f"baselines={paths.relative(path)!r} is not allowed; it has no column(s) "
                          f"{', '.join(missing)} (give an rd.csv written by 05_results)")
@@ -309,7 +312,7 @@ def compress(settings: Settings, G, model: latent_format.LatentModel, originals:
     """Compress ``originals`` (unseen images ``ids``) at every bit depth through the codec, as 03_invert
     does: one search, then :func:`ganlib.pipeline.stages.latent_files` (refinement per bit depth, each
     file written to ``directory/latents/unseen/b<bits>/<id>.gan``, read back, decoded and scored; no
-    rounded control). Returns rd.csv rows (:data:`ganlib.evaluation.analysis.RD_COLUMNS`) and the
+    rounded control). Returns rd.csv rows (:data:`ganlib.evaluation.RD_COLUMNS`) and the
     means of the unquantized latent's images (``ssim_float``, ``psnr_float``)."""
     runtime.setup(settings.invert.seed)
     gan = GanCodec(G, max(settings.bits), settings.invert, progress=progress, prior=model)
@@ -321,7 +324,7 @@ def compress(settings: Settings, G, model: latent_format.LatentModel, originals:
                "psnr_float": float(np.mean([metrics.psnr(o, f) for o, f in zip(originals, floats)]))}
     found, _ = stages.latent_files(gan, originals, ids, result, settings.bits, directory, SPLIT, rounded=False)
     rows = [{"codec": "gan", "param": r["bits"], "split": SPLIT, **r} for r in found]
-    return pd.DataFrame(rows)[analysis.RD_COLUMNS], ceiling
+    return pd.DataFrame(rows)[RD_COLUMNS], ceiling
 
 
 def model_result(settings: Settings, model: Model, arrays: dict, directory: Path, progress: bool = True
@@ -365,7 +368,7 @@ def bd_rates(rd: pd.DataFrame, baselines: pd.DataFrame) -> dict:
     """BD-rate columns of one model (:func:`bd_column` and its ``_note``) against every baseline
     family, computed as 05_results does (:func:`ganlib.evaluation.analysis.bd_rate_table` on
     :func:`ganlib.evaluation.analysis.curves`, whole-file bits per pixel)."""
-    curves = analysis.curves(pd.concat([rd[analysis.RD_COLUMNS], baselines[analysis.RD_COLUMNS]],
+    curves = analysis.curves(pd.concat([rd[RD_COLUMNS], baselines[RD_COLUMNS]],
                                        ignore_index=True))
     table = analysis.bd_rate_table(curves, QUALITY)
     out = {}

@@ -8,7 +8,7 @@ import yaml
 
 from ganlib.codecs import zoo
 from ganlib.core import paths
-from ganlib.evaluation import analysis, scoring
+from ganlib.evaluation import scoring
 from ganlib.models import gan_training
 from ganlib.pipeline import profiles, study
 from ganlib.report import document
@@ -41,7 +41,7 @@ def baseline_rows(arrays, ids):
             scored, _ = scoring.score_files(c, [c.encode(im) for im in originals], originals)
             rows += [{"codec": family, "param": q, "split": "unseen", "image_id": int(i), **r}
                      for i, r in zip(ids, scored)]
-    return pd.DataFrame(rows)[analysis.RD_COLUMNS]
+    return pd.DataFrame(rows)[study.RD_COLUMNS]
 
 
 def test_the_study_writes_one_row_per_model_and_resumes(arrays, tmp_path, monkeypatch):
@@ -122,11 +122,13 @@ def test_invalid_settings_name_the_parameter(section, change, name):
 
 def test_the_study_profile_keeps_the_default_runs_data_training_and_search():
     """params/study.yaml: the default profile's data, training and unseen search, so its evaluation images are
-    the default run's and its default-shaped model is the default run's."""
+    the first of the default run's and its default-shaped model is the default run's."""
     default = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
     raw = yaml.safe_load((ROOT / "params" / "study.yaml").read_text())
     settings = study.load_settings("study")
-    assert settings.data == {**default["data"], "data_dir": "", "unseen_fraction": 0.1, "n_images": 4096}
+    assert settings.data == {**default["data"], "n_eval": raw["data"]["n_eval"], "data_dir": "", "unseen_fraction": 0.1,
+                             "n_images": 4096}
+    assert raw["data"]["n_eval"] <= default["data"]["n_eval"]  # its images: the first of the default run's
     train = {k: v for k, v in default["train"].items() if k not in ("latent_dim", "width")}
     assert settings.train == {**train, "lr": 0.0002}  # the sweep's; the default model's lr is its own entry's
     unseen = {k: v for k, v in default["invert_unseen"].items() if k != "split"}
