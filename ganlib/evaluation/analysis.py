@@ -340,6 +340,13 @@ def bd_rate_intervals(rd: pd.DataFrame, quality: Sequence[str] = ("ssim", "psnr"
     return pd.DataFrame(rows)
 
 
+def bd_rates(rd: pd.DataFrame, table: pd.DataFrame, quality: Sequence[str], test: str = "gan") -> pd.DataFrame:
+    """:func:`bd_rate_table` of ``table`` (:func:`curves` of ``rd``) with :func:`bd_rate_intervals`' columns from
+    ``rd``'s per-image rows: the BD-rates of bd_rate.csv."""
+    return bd_rate_table(table, quality, test=test).merge(bd_rate_intervals(rd, quality, test), on=["split", "codec"],
+                                                          how="left")
+
+
 def strongest_learned(bd: pd.DataFrame, quality: Sequence[str]) -> pd.DataFrame:
     """Per split and metric, the learned codec (:data:`ganlib.codecs.families.LEARNED`) against
     which the test codec's BD-rate is highest (the learned codec that needs the fewest bits at equal

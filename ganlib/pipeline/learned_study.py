@@ -195,15 +195,37 @@ def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, o
         mine = bd[(bd.family == family) & (bd.steps == s.steps) & (bd.n == s.n)]
         half = mine[mine.step == s.steps // 2]
         metric = TRAINED_FOR[s.distortion]
-        distance[family] = {"metric": metric, "last_doubling_bd_rate": None if half.empty else
-                            float(half[f"bd_{metric}_doubled"].iloc[0])}
+        value = np.nan if half.empty else float(half[f"bd_{metric}_doubled"].iloc[0])
+        distance[family] = {"metric": metric, "last_doubling_bd_rate": value if np.isfinite(value) else None}
     (n, m), = sizes
     meta = {"n": n, "m": m, "down": settings["down"], "compressai": learned.COMPRESSAI_VERSION,
             "data_profile": settings["data_profile"], "data_fingerprint": fingerprint,
             "made_by": "make learned (python -m ganlib.pipeline.learned_study)", "runs": runs,
             "convergence": distance}
     files.write_text(paths.RunDir(out).learned_meta, json.dumps(meta, indent=2))
+    files.write_text(paths.RunDir(out).root / paths.LEARNED / "README.md", model_card(meta))
     return meta
+
+
+def model_card(meta: dict) -> str:
+    """``models/learned/README.md``: what the shipped learned codecs are, their budget and their
+    distance from convergence, from ``learned.json``'s ``meta``."""
+    lines = ["# The shipped learned codecs", "",
+             f"Written by `{meta['made_by']}`; the numbers are in `../learned.json` and "
+             "`reports/learned/` ([docs/results.md](../../docs/results.md#the-learned-codecs-convergence)).", "",
+             f"CompressAI {meta['compressai']} models (`ganlib.models.learned`), width n/m = {meta['n']}/{meta['m']}, "
+             f"{meta['down']} stride-2 stages, trained on the training split of the `{meta['data_profile']}` profile "
+             f"(data fingerprint `{meta['data_fingerprint']}`, checked by the chain before it loads them). "
+             "The default profile's 04_baselines loads them (`learned_from: models`).", "",
+             "| family | λ | steps | batch | seconds |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {r['model']} | {r['lambda']:g} | {r['steps']} | {r['batch_size']} | {r['seconds']:.0f} |"
+              for r in meta["runs"]]
+    lines += ["", "Distance from convergence: the BD-rate of each family's last snapshot against the snapshot at "
+              "half its steps, at equal quality in the metric it was trained for (0: the last doubling of the "
+              "budget saved nothing).", ""]
+    lines += [f"- {family}: {d['last_doubling_bd_rate']:+.1f}% at equal {d['metric'].upper()}"
+              for family, d in meta["convergence"].items() if d["last_doubling_bd_rate"] is not None]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ notebook              work
 03_invert             :func:`inversion_settings`, then after the search :func:`invert_files` (the
                       capacity study: :func:`latent_files`)
 03b_tradeoff          :func:`measure_modes` (one mode: :func:`measure`)
-04_baselines          :func:`score_baselines`
+04_baselines          :func:`learned_codecs`, then :func:`score_baselines`
 04b_residual          :func:`train_residual`, then :func:`score_residual`
 05_results            :mod:`ganlib.evaluation.analysis`, one call per table or figure
 ====================  =====================================================================
@@ -30,6 +30,7 @@ import pandas as pd
 
 from ganlib.codecs import families, residual
 from ganlib.codecs.gan import GanCodec
+from ganlib.codecs.learned import Learned
 from ganlib.core import files, params, paths, runtime
 from ganlib.data import datasets
 from ganlib.evaluation import metrics, scoring
@@ -37,7 +38,7 @@ from ganlib.formats import latent_format
 from ganlib.formats.interface import Codec
 from ganlib.inversion import modes
 from ganlib.inversion.invert import Inversion, InversionConfig, check_bits
-from ganlib.models import encoder, prior
+from ganlib.models import encoder, learned, prior
 from ganlib.models.nets import Encoder, Generator
 
 
@@ -240,6 +241,26 @@ def measure_modes(run: str | Path, G: Generator, E: Encoder, P: latent_format.La
 
 # ---------------------------------------------------------------- 04_baselines
 KEEP_IMAGES = 64  # decoded images 04 and 04b keep per codec, for the notebooks' and 05's grids
+
+
+def learned_codecs(run: str | Path, arrays: dict[str, np.ndarray], models: list, learned_from: str,
+                   lambdas: dict[str, list], steps: int, batch_size: int, lr: float, seed: int, n: int, m: int,
+                   down: int) -> tuple[list[Learned], list[dict], dict[str, list]]:
+    """04_baselines' learned codecs, one per family of ``models`` and λ: loaded from ``learned_from``
+    (a folder relative to the project root that ``make learned`` shipped, checked against the
+    run's training split: :func:`ganlib.models.learned.load_shipped`) when it is given, else
+    trained here on the training split (:func:`ganlib.models.learned.train_all`, ``lambdas`` by
+    distortion). Returns the codecs, one budget row per model and the per-step train bpp (none
+    for loaded models)."""
+    images = arrays["train"]
+    if learned_from:
+        trained, budget = learned.load_shipped(paths.project_root() / learned_from, run, models, images)
+        train_bpp = {}
+    else:
+        trained, budget, train_bpp = learned.train_all(images, run, models, lambdas, steps, batch_size, lr, seed, n, m,
+                                                       down)
+    codecs = [Learned(model, lam, images.shape[1:], learned.parse_family(family)[1]) for family, lam, model in trained]
+    return codecs, budget, train_bpp
 
 
 def score_baselines(run: str | Path, arrays: dict[str, np.ndarray], codecs: Sequence[Codec],

@@ -500,9 +500,10 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
 # (``python -m ganlib.report reports/default --readme README.md --results docs/results.md``; the study's block from
 # reports/study/). Each block is in exactly one of the two files (tests/system/test_readme.py checks it).
 README_BLOCKS = ("verdicts", "results")
-RESULTS_BLOCKS = ("timings", "bd_rate", "residual", "budget", "tradeoff", "speed")
-STUDY_BLOCK = "study"
-DOCUMENTS = {"readme": ("README.md", README_BLOCKS), "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK))}
+RESULTS_BLOCKS = ("timings", "strongest", "bd_rate", "residual", "budget", "tradeoff", "speed")
+STUDY_BLOCK, LEARNED_BLOCK = "study", "learned"  # from reports/study/ and reports/learned/
+DOCUMENTS = {"readme": ("README.md", README_BLOCKS),
+             "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK, LEARNED_BLOCK))}
 LAYERED_POINT_COLUMNS = {"Codec": (lambda r: families.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
                          "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
@@ -539,6 +540,10 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         minutes, seconds = divmod(round(t.seconds.sum()), 60)
         blocks["timings"] = (f"The chain's stages took {minutes} min {seconds} s of wall time in all: "
                              + "; ".join(f"{r.notebook} {r.seconds:.0f} s" for r in t.itertuples()) + ".")
+    if (d / "bd_rate_strongest.csv").is_file():
+        strongest = pd.read_csv(d / "bd_rate_strongest.csv")
+        blocks["strongest"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, STRONGEST_COLUMNS)
+                                           for split, g in strongest.groupby("split", sort=False))
     if (d / "bd_rate.csv").is_file():
         bd = pd.read_csv(d / "bd_rate.csv")
         blocks["bd_rate"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n"
@@ -558,6 +563,8 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         blocks["budget"] = table_markdown(pd.read_csv(d / "training_budget.csv"), BUDGET_COLUMNS)
     if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --results docs/results.md
         blocks[STUDY_BLOCK] = study_markdown(d / STUDY_CSV)
+    if (d / CONVERGENCE_CSV).is_file():  # reports/learned/: python -m ganlib.report reports/learned --results ...
+        blocks[LEARNED_BLOCK] = learned_markdown(d / CONVERGENCE_CSV)
     return blocks
 
 
@@ -624,6 +631,23 @@ def study_markdown(study_csv: str | Path) -> str:
             f"its 1-minute load average when each training ended was {t.load_average.min():.1f} to "
             f"{t.load_average.max():.1f}{busy}."]
     return "\n".join(out)
+
+
+CONVERGENCE_CSV = "convergence.csv"  # written by python -m ganlib.pipeline.learned_study (make learned)
+
+
+def learned_markdown(convergence_csv: str | Path) -> str:
+    """The learned codecs' convergence block from ``convergence.csv`` (:mod:`ganlib.pipeline.learned_study`):
+    per series, how much the last doubling of its steps and a wider model saved
+    (:func:`ganlib.evaluation.analysis.learned_convergence`), then every snapshot's mean point."""
+    t = pd.read_csv(convergence_csv)
+    points = {"Codec": (_family_label, "{}"), "n / m": CONVERGENCE_COLUMNS["n / m"], "Steps": ("step", "{:.0f}"),
+              "λ": ("lambda", "{:g}"), "BPP": ("bpp", "{:.3f}"), "PSNR (dB)": ("psnr", "{:.2f}"),
+              "SSIM": ("ssim", "{:.3f}"), "MS-SSIM": ("ms_ssim", "{:.3f}")}
+    last = t[t.step == t.steps]
+    return "\n".join([f"**Distance from convergence** (means over the first {int(t.n_images.iloc[0])} unseen "
+                      "evaluation images)", "", table_markdown(analysis.learned_convergence(t), CONVERGENCE_COLUMNS),
+                      "", "**Each model's last snapshot**", "", table_markdown(last, points)])
 
 
 def block(text: str, name: str) -> str | None:

@@ -98,7 +98,7 @@ def test_invert_files_scores_rounded_bytes_and_the_refined_files_on_disk(gan, im
     logged = []
     table, decoded = stages.invert_files(gan, originals, ids, result, floats, [4, 6], run, "unseen_mse", "unseen",
                                          "mse", log=logged.append)
-    assert list(table.columns[:8]) == ["split", "loss", "image_id", "bits", "stage", "psnr", "mse", "ssim"]
+    assert list(table.columns[:9]) == ["split", "mode", "loss", "image_id", "bits", "stage", "psnr", "mse", "ssim"]
     assert list(zip(table.stage, table.bits.fillna(0).astype(int))) == (
         [("float", 0)] * 3 + [("rounded", 4)] * 3 + [("refined", 4)] * 3 + [("rounded", 6)] * 3 + [("refined", 6)] * 3)
     assert (table.split == "unseen").all() and (table.loss == "mse").all() and table.image_id.tolist() == [5, 2, 7] * 5
@@ -170,6 +170,7 @@ def test_residual_stage_trains_then_scores_the_layered_files(gan, arrays, tmp_pa
         return encode_batch(images, *args, **kwargs)
 
     monkeypatch.setattr(gan, "encode_batch", counted)
+    monkeypatch.setattr(stages.os, "cpu_count", lambda: 1)  # one process: the counting codec does not pickle
     table, decoded = stages.score_residual(run, arrays, gan, layers, [50])
     assert encoded == [2, 3]  # each split's base layers once, shared by the three layered codecs
     assert list(dict.fromkeys(table.codec)) == ["gan_residual", "gan_residual_webp"]

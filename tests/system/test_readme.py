@@ -35,10 +35,13 @@ def committed_run(into: Path) -> Path | None:
     return into
 
 
+STUDIES = (document.STUDY_BLOCK, document.LEARNED_BLOCK)  # blocks made from the studies' own reports/ folders
+
+
 def gives_the_readme(run: Path) -> bool:
     blocks = document.readme_blocks(run)
     placed = {name: document.block(FILES[key].read_text(), name)
-              for key, (_, names) in document.DOCUMENTS.items() for name in names if name != document.STUDY_BLOCK}
+              for key, (_, names) in document.DOCUMENTS.items() for name in names if name not in STUDIES}
     return (all(blocks.get(name) == text for name, text in placed.items())
             and document.markdown_tables(run / "summary.csv") in FILES["readme"].read_text())
 
@@ -69,8 +72,8 @@ def test_every_generated_block_matches_the_committed_run(readme_run):
     for key, (path, names) in document.DOCUMENTS.items():
         text = FILES[key].read_text()
         for name in names:
-            if name == document.STUDY_BLOCK:
-                continue  # from reports/study/: test_the_committed_study_block
+            if name in STUDIES:
+                continue  # from reports/study/ and reports/learned/: test_regenerating_reproduces_the_committed_files
             placed = document.block(text, name)
             assert placed is not None, f"{path} has no block {name!r}: restore its markers and regenerate it"
             assert placed == blocks[name], f"{path}: block {name!r} is stale: regenerate it"
@@ -94,7 +97,8 @@ def test_regenerating_reproduces_the_committed_files(readme_run, tmp_path, capsy
         shutil.copyfile(path, copies[key])
     assert document.main([str(readme_run), "--readme", str(copies["readme"]),
                           "--results", str(copies["results"])]) == 0
-    assert document.main([str(ROOT / "reports/study"), "--results", str(copies["results"])]) == 0
+    for study in ("study", "learned"):
+        assert document.main([str(ROOT / "reports" / study), "--results", str(copies["results"])]) == 0
     for key, path in FILES.items():
         assert copies[key].read_text() == path.read_text(), f"regenerating changes {path.relative_to(ROOT)}"
     out = capsys.readouterr().out
