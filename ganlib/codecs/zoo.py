@@ -33,14 +33,27 @@ def gan(param=8, channels: int = 1, run: str | Path | None = None, generator=Non
     return GanCodec(generator, bits=int(param), **kwargs)
 
 
-def hybrid_gan(run: str | Path, bits: int, loss: str) -> GanCodec:
-    """GAN reversal in the hybrid mode (the run's encoder, then a short search with ``loss``) at
-    ``bits``, with the run's prior: the residual layer's base codec."""
+def hybrid_gan(run: str | Path, bits: int, loss: str, steps: int | None = None) -> GanCodec:
+    """GAN reversal in the hybrid mode (the run's encoder, then a short search with ``loss``; with
+    ``steps=0`` the encoder alone) at ``bits``, with the run's prior: the command line's default,
+    and the residual layer's base codec."""
     G = checkpoints.load_generator(run)
     E = encoder.load_encoder(run, G)
     if E is None:
-        raise FileNotFoundError(f"{run} has no encoder: the residual layer's base needs one (make encoder)")
-    return GanCodec(G, bits, modes.hybrid_config(loss), encoder=E, prior=prior.load(run, G))
+        raise FileNotFoundError(f"{run} has no encoder: the hybrid and encoder-only modes need one (make encoder)")
+    return GanCodec(G, bits, modes.hybrid_config(loss, steps), encoder=E, prior=prior.load(run, G))
+
+
+def _gan_mode(family_id: str) -> Callable:
+    def make(param=8, channels: int = 1, run: str | Path | None = None, loss: str = "ssim", **_) -> GanCodec:
+        if run is None:
+            raise ValueError(f"{family_id!r} is loaded from a run: give run=")
+        if family_id == "gan_encoder":
+            return hybrid_gan(run, int(param), loss, steps=0)
+        return gan(param, channels, run, config=modes.search_config(loss))
+
+    make.__doc__ = f"GAN reversal's {family_id!r} mode (ganlib.inversion.modes) on the generator of run"
+    return make
 
 
 def _classical(name: str) -> Callable:
@@ -93,6 +106,7 @@ def _layered(family_id: str) -> Callable:
 
 FACTORIES: dict[str, Callable] = {
     "gan": gan,
+    **{f: _gan_mode(f) for f in ("gan_search", "gan_encoder")},
     **{name: _classical(name) for name in classical.CODECS},
     **{family: _learned(family) for family in learned.FAMILIES},
     **{f: _layered(f) for f in residual.FAMILIES},

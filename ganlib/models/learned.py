@@ -155,15 +155,18 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
 def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 32, lr: float = 1e-3,
                   seed: int = 0, n: int = 64, m: int = 96, model: str = "factorized",
                   progress: bool = True, bases: np.ndarray | None = None, down: int = DOWN, threads: int = 2,
-                  distortion: str = "mse", snapshots: Sequence[int] = ()) -> tuple[CompressionModel, dict]:
+                  distortion: str = "mse", snapshots: Sequence[int] = (), init: str | None = None
+                  ) -> tuple[CompressionModel, dict]:
     """Minimise CompressAI's rate-distortion loss with Adam (cosine-decayed learning rate), plus
     the entropy bottleneck's auxiliary loss: lam * 255^2 * MSE + bits per pixel, or with
     ``distortion="ssim"`` lam * (1 - SSIM) + bits per pixel (SSIM as the report scores it:
     :func:`ganlib.models.losses.ssim_parts`, as CompressAI trains its MS-SSIM models). ``bases``
     (uint8, the shape of ``images``): the base image of each image, for the ``conditional`` model
-    only. Returns the model (eval, CDFs updated) and a history with per-step ``loss``, ``bpp``,
-    ``mse`` and ``seconds``, and ``snapshots``: the state dict (CDFs not updated) after each step
-    count of ``snapshots``, by step count."""
+    only. ``init``: a file of :func:`save` whose weights the model starts from (fine-tuning, as
+    CompressAI's MS-SSIM models start from its MSE models: trained from scratch for SSIM, these
+    small models collapse to empty files at low λ). Returns the model (eval, CDFs updated) and a
+    history with per-step ``loss``, ``bpp``, ``mse`` and ``seconds``, and ``snapshots``: the state
+    dict (CDFs not updated) after each step count of ``snapshots``, by step count."""
     params.positive("lam", lam)
     params.steps("steps", steps)
     params.choice("model", model, KINDS)
@@ -177,7 +180,10 @@ def train_learned(images: np.ndarray, lam: float, steps: int, batch_size: int = 
     gen = torch.Generator().manual_seed(seed)
     data = pad(to_unit(images), multiple(model, down)).to(dev)
     cond = None if bases is None else pad(to_unit(bases), multiple(model, down)).to(dev)
-    model = build(images.shape[3], n, m, model, down).to(dev).train()
+    model = build(images.shape[3], n, m, model, down)
+    if init is not None:
+        model.load_state_dict(load_file(init))
+    model = model.to(dev).train()
     main = [p for name, p in model.named_parameters() if not name.endswith(".quantiles")]
     aux = [p for name, p in model.named_parameters() if name.endswith(".quantiles")]
     opt, opt_aux = torch.optim.Adam(main, lr=lr), torch.optim.Adam(aux, lr=1e-3)

@@ -58,6 +58,8 @@ class Series:
     m: int
     steps: int
     lambdas: tuple[float, ...] = ()  # empty: the distortion's
+    init: str = ""  # the id of a series whose final models this one starts from, λ by λ in order (fine-tuning)
+    lr: float | None = None  # None: the settings' learning rate
 
     @property
     def family(self) -> str:
@@ -95,9 +97,11 @@ def check_settings(raw: dict, where: str = SETTINGS) -> dict:
     series = []
     for s in raw["series"]:
         needed = {"model", "distortion", "n", "m", "steps"}
-        if not isinstance(s, dict) or not needed <= set(s) <= needed | {"lambdas"}:
-            raise ValueError(f"{where}: each series needs model, distortion, n, m and steps (and may give lambdas); "
-                             f"got {s!r}")
+        if not isinstance(s, dict) or not needed <= set(s) <= needed | {"lambdas", "init", "lr"}:
+            raise ValueError(f"{where}: each series needs model, distortion, n, m and steps (and may give lambdas, "
+                             f"init and lr); got {s!r}")
+        if "lr" in s:
+            params.positive("series.lr", s["lr"])
         for v in s.get("lambdas", []):
             params.positive("series.lambdas", v)
         params.choice("series.model", s["model"], learned.MODELS)
@@ -106,6 +110,10 @@ def check_settings(raw: dict, where: str = SETTINGS) -> dict:
             params.int_range(f"series.{k}", s[k], 1, 1024)
         params.steps("series.steps", s["steps"])
         series.append(Series(**{**s, "lambdas": tuple(s.get("lambdas", ()))}))
+    ids = [s.id for s in series]
+    for s in series:
+        if s.init and (s.init not in ids or ids.index(s.init) >= ids.index(s.id)):
+            raise ValueError(f"series.init={s.init!r} is not allowed; name a series listed before {s.id!r}")
     return {**raw, "series": series}
 
 
@@ -121,19 +129,33 @@ def run(settings: dict, arrays: dict, run_dir: Path, progress: bool = True, log=
     """Train (or resume) every series at every λ and score its snapshots; the rows of convergence.csv."""
     originals = arrays["test"][arrays["unseen_ids"][:settings["eval_images"]]]
     jobs, pending = [], []
+    by_id = {s.id: s for s in settings["series"]}
     for s in settings["series"]:
-        for lam in s.lambdas or settings["lambdas"][s.distortion]:
+        lambdas = s.lambdas or settings["lambdas"][s.distortion]
+        for k, lam in enumerate(lambdas):
             stem = run_dir / s.id / f"{s.family}_lambda_{lam}"
             job = {"images": arrays["train"], "lam": lam, "steps": s.steps, "batch_size": settings["batch_size"],
-                   "lr": settings["lr"], "seed": settings["seed"], "n": s.n, "m": s.m, "model": s.model,
+                   "lr": s.lr or settings["lr"], "seed": settings["seed"], "n": s.n, "m": s.m, "model": s.model,
                    "down": settings["down"], "distortion": s.distortion, "snapshots": s.snapshots}
+            if s.init:
+                source = by_id[s.init]
+                start = (source.lambdas or settings["lambdas"][source.distortion])[k]
+                job["init"] = str(run_dir / source.id / f"{source.family}_lambda_{start}.safetensors")
             jobs.append((s, lam, stem))
             if not Path(f"{stem}.json").is_file():
                 pending.append((s, lam, stem, job))
     log(f"{len(jobs)} models, {len(pending)} to train; {len(originals)} unseen images scored per snapshot")
-    work = [job for *_, job in pending]
-    for i, model, hist in learned.train_each(work, desc="train learned codecs"):
-        s, lam, stem, job = pending[i]
+    while pending:  # a series that starts from another's models waits for them
+        ready = [p for p in pending if "init" not in p[3] or Path(p[3]["init"]).is_file()]
+        pending = [p for p in pending if p not in ready]
+        _train(ready, originals, log)
+    return pd.DataFrame([r for _, _, stem in jobs for r in json.loads(Path(f"{stem}.json").read_text())])
+
+
+def _train(ready: list, originals: np.ndarray, log) -> None:
+    """Train the jobs of :func:`run` (series, λ, file stem, job), score their snapshots, write their files."""
+    for i, model, hist in learned.train_each([job for *_, job in ready], desc="train learned codecs"):
+        s, lam, stem, job = ready[i]
         rows = []
         for step, state in sorted(hist["snapshots"].items()):
             scored = score_model(learned.trained_model(job, state), s.family, lam, originals)
@@ -144,7 +166,6 @@ def run(settings: dict, arrays: dict, run_dir: Path, progress: bool = True, log=
         files.write_text(Path(f"{stem}.json"), json.dumps(rows, indent=1))  # last: the job is complete
         log(f"{s.id} λ={lam:g}: {hist['seconds']:.0f} s; final {rows[-1]['bpp']:.3f} bpp, "
             f"PSNR {rows[-1]['psnr']:.2f} dB, SSIM {rows[-1]['ssim']:.4f}")
-    return pd.DataFrame([r for _, _, stem in jobs for r in json.loads(Path(f"{stem}.json").read_text())])
 
 
 def convergence(table: pd.DataFrame) -> pd.DataFrame:
@@ -171,6 +192,12 @@ def convergence(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _seconds(table: pd.DataFrame, s: Series, lam: float) -> float:
+    """The training time of series ``s`` at ``lam`` in convergence.csv's rows."""
+    mine = table[(table.family == s.family) & (table.steps == s.steps) & (table.n == s.n) & (table["lambda"] == lam)]
+    return float(mine.seconds.iloc[0])
+
+
 def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, out: Path, fingerprint: str) -> dict:
     """Copy the final models of each family's longest series to ``out/learned/`` and write
     ``out/learned.json`` (the chain's 04_baselines loads them); returns that JSON."""
@@ -184,14 +211,20 @@ def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, o
         raise ValueError(f"the shipped series must share one width n/m; got {sorted(sizes)}")
     runs, distance = [], {}
     for family, s in chosen.items():
-        for lam in s.lambdas or settings["lambdas"][s.distortion]:
+        source = next((x for x in settings["series"] if x.id == s.init), None)
+        lambdas = s.lambdas or settings["lambdas"][s.distortion]
+        for k, lam in enumerate(lambdas):
             src = run_dir / s.id / f"{family}_lambda_{lam}.safetensors"
             with files.atomic_path(paths.RunDir(out).learned_model(family, lam)) as tmp:
                 shutil.copyfile(src, tmp)
-            mine = table[(table.family == family) & (table.steps == s.steps) & (table.n == s.n)]
-            last = mine[(mine["lambda"] == lam) & (mine.step == s.steps)].iloc[0]
-            runs.append({"model": family, "lambda": lam, "steps": s.steps, "batch_size": settings["batch_size"],
-                         "lr": settings["lr"], "seconds": float(last.seconds)})
+            row = {"model": family, "lambda": lam, "steps": s.steps, "batch_size": settings["batch_size"],
+                   "lr": s.lr or settings["lr"], "seconds": _seconds(table, s, lam)}
+            if source is not None:  # the budget counts the model it started from
+                start = (source.lambdas or settings["lambdas"][source.distortion])[k]
+                row = {**row, "steps": s.steps + source.steps,
+                       "seconds": row["seconds"] + _seconds(table, source, start),
+                       "fine_tuned_from": f"{source.family} λ={start:g}, {source.steps} steps"}
+            runs.append(row)
         mine = bd[(bd.family == family) & (bd.steps == s.steps) & (bd.n == s.n)]
         half = mine[mine.step == s.steps // 2]
         metric = TRAINED_FOR[s.distortion]

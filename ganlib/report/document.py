@@ -392,8 +392,7 @@ def bd_rate_columns(quality: Sequence[str], overlap: bool = False) -> dict[str, 
     for m in quality:
         name = analysis.QUALITY[m].split(" ")[0]
         columns[f"BD-rate at equal {name} (%)"] = (m, "{:+.1f}", f"{m}_note")
-        if not overlap:
-            columns[f"{name}: 95% interval"] = (_interval(f"{m}_lo", f"{m}_hi"), "{}")
+        columns[f"{name}: 95% interval"] = (_interval(f"{m}_lo", f"{m}_hi"), "{}")
         if overlap:
             columns[f"{name} overlap, of the test curve"] = (f"{m}_overlap_test", "{:.0%}")
             columns[f"{name} overlap, of the codec's"] = (f"{m}_overlap_ref", "{:.0%}")
@@ -409,7 +408,7 @@ def matched_columns(quality: Sequence[str]) -> dict[str, tuple]:
 
 STRONGEST_COLUMNS = {"Metric": (lambda r: analysis.QUALITY[r.metric].split(" ")[0], "{}"),
                      "Strongest learned codec": (lambda r: families.label(r.codec), "{}"),
-                     "GAN reversal's BD-rate (%)": ("bd_rate", "{:+.1f}"),
+                     "BD-rate against it (%)": ("bd_rate", "{:+.1f}"),
                      "95% bootstrap interval": (_interval("lo", "hi"), "{}")}
 REFINEMENT_COLUMNS = {"Bits per dimension": ("bits", "{:d}"), "Unquantized z": ("float", "{:.3f}"),
                       "Rounded": ("rounded", "{:.3f}"), "Refined (the files)": ("refined", "{:.3f}")}

@@ -13,9 +13,12 @@ from ganlib.models import learned
 
 
 def test_codec_ids_and_order():
-    assert list(families.FAMILIES) == ["gan", "png", "kmeans", "jpeg", "webp", "j2k", "avif", "factorized",
-                                       "hyperprior", "gan_residual", "gan_residual_webp"]
-    assert list(families.SUMMARY) == ["gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
+    assert list(families.FAMILIES) == ["gan", "gan_search", "gan_encoder", "png", "kmeans", "jpeg", "webp", "j2k",
+                                       "avif", "factorized", "hyperprior", "factorized_ssim", "hyperprior_ssim",
+                                       "gan_residual", "gan_residual_webp"]
+    assert list(families.SUMMARY) == ["gan", "gan_search", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"]
+    assert [f.id for f in families.of_kind(families.GAN)] == ["gan", "gan_search", "gan_encoder"]
+    assert families.is_gan("gan_search") and not families.is_gan("jpeg") and not families.is_gan("nope")
     assert families.order(["hyperprior", "zzz", "jpeg", "gan", "jpeg"]) == ["gan", "jpeg", "hyperprior", "zzz"]
     assert families.rank("gan") == 0 and families.rank("nope") == len(families.FAMILIES)
 
@@ -34,8 +37,8 @@ def test_register_refuses_a_clash_and_leaves_room_for_a_new_family():
     with pytest.raises(ValueError, match="same colour and marker as 'gan'"):
         families.register(dataclasses.replace(gan, id="gan_new"))
     with pytest.raises(ValueError, match="same id as 'gan_residual'"):
-        families.register(dataclasses.replace(gan, id="gan_residual", colour="#000001", marker="8"))
-    new = dataclasses.replace(gan, id="gan_new", label="GAN reversal, new", colour="#000001", marker="8")
+        families.register(dataclasses.replace(gan, id="gan_residual", colour="#000001", marker="p"))
+    new = dataclasses.replace(gan, id="gan_new", label="GAN reversal, new", colour="#000001", marker="p")
     try:
         families.register(new)
         assert families.order(["gan_new", "hyperprior"]) == ["hyperprior", "gan_new"]
@@ -45,7 +48,8 @@ def test_register_refuses_a_clash_and_leaves_room_for_a_new_family():
 
 def test_labels_and_scheme_ids():
     assert [s.label for s in families.SUMMARY.values()] == [
-        "GAN reversal", "PNG (lossless)", "K-means, K=4", "JPEG q=10", "JPEG q=1", "WebP q=0"]
+        "GAN reversal, command line's mode", "GAN reversal, seed's search", "PNG (lossless)", "K-means, K=4",
+        "JPEG q=10", "JPEG q=1", "WebP q=0"]
     assert families.label("jpeg", 1) == "JPEG q=1" and families.label("jpeg", 1.0) == "JPEG q=1"
     assert families.label("kmeans", 4) == "K-means, K=4" and families.label("png") == "PNG"
     assert families.label("gan", 8.0) == "GAN reversal, 8 bits"
@@ -53,7 +57,9 @@ def test_labels_and_scheme_ids():
     assert families.label("factorized", 0.0018) == "learned: factorized prior, λ=0.0018"
     assert families.scheme_id("jpeg", 1.0) == "jpeg1" and families.scheme_id("factorized", 0.01) == "factorized0.01"
     assert families.scheme_id("png", float("nan")) == "png" and families.scheme_id("gan", 8.0) == "gan"
-    with pytest.raises(ValueError, match="codec='bpg' is not allowed; choose one of: gan, png"):
+    assert families.scheme_id("gan_search", 4) == "gan_search" and families.scheme_id("factorized_ssim", 6) == (
+        "factorized_ssim6")
+    with pytest.raises(ValueError, match="codec='bpg' is not allowed; choose one of: gan, gan_search"):
         families.family("bpg")
     with pytest.raises(ValueError, match="scheme='jpeg2' is not allowed"):
         families.scheme("jpeg2")

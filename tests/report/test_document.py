@@ -102,21 +102,25 @@ def test_table_groups_and_row_functions():
 
 
 def test_report_table_columns_format_analysis_tables():
-    controlled = pd.DataFrame([{"loss": "ssim", "metric": "ssim", "n_seen": 8, "n_unseen": 8, "seen": 0.8601,
+    controlled = pd.DataFrame([{"mode": "hybrid", "loss": "ssim", "metric": "ssim", "n_seen": 8, "n_unseen": 8, "seen": 0.8601,
                                 "seen_ci95": 0.0123, "unseen": 0.84999, "unseen_ci95": 0.011, "diff": 0.0101,
                                 "diff_lo": -0.022, "diff_hi": 0.041, "p": 0.5432},
-                               {"loss": "ssim", "metric": "psnr", "n_seen": 8, "n_unseen": 8, "seen": 21.234,
+                               {"mode": "hybrid", "loss": "ssim", "metric": "psnr", "n_seen": 8, "n_unseen": 8, "seen": 21.234,
                                 "seen_ci95": 0.5, "unseen": 20.71, "unseen_ci95": 0.4, "diff": 0.524,
                                 "diff_lo": -0.8, "diff_hi": 1.9, "p": 0.71}])
     page = document.table_html(controlled, document.EQUAL_LOSS_COLUMNS)
-    for text in ["0.860", "0.850", "+0.010", "-0.022 to +0.041", "0.54", "21.23", "+0.52", "PSNR (dB)"]:
+    for text in ["Command line", "0.860", "0.850", "+0.010", "-0.022 to +0.041", "0.54", "21.23", "+0.52",
+                 "PSNR (dB)"]:
         assert text in page, text
-    summary = pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 64, "bpp": 0.78061, "cr": 10.2516,
-                             "psnr": 20.7232, "mse": 725.64, "ssim": 0.84999, "ssim_ci95": 0.0121},
-                            {"split": "unseen", "scheme": "png", "n_images": 64, "bpp": 5.1768, "cr": 1.611,
-                             "psnr": math.inf, "mse": 0.0, "ssim": 1.0, "ssim_ci95": 0.0}])
+    summary = pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 2000, "bpp": 0.78061, "bpp_ci95": 0.004,
+                             "cr": 10.2516, "psnr": 20.7232, "psnr_ci95": 0.21, "mse": 725.64, "ssim": 0.84999,
+                             "ssim_ci95": 0.0121},
+                            {"split": "unseen", "scheme": "png", "n_images": 2000, "bpp": 5.1768, "bpp_ci95": 0.03,
+                             "cr": 1.611, "psnr": math.inf, "psnr_ci95": np.nan, "mse": 0.0, "ssim": 1.0,
+                             "ssim_ci95": 0.0}])
     page = document.table_html(summary, document.summary_columns(8))
-    for text in ["GAN reversal (8-bit z)", "PNG (lossless)", "0.781", "10.25", "20.72", "725.6", "0.850", "∞"]:
+    for text in ["GAN reversal, command line", "PNG (lossless)", "2000", "0.781", "10.25", "20.72",
+                 "725.6", "0.850", "0.012", "∞"]:
         assert text in page, text
     bd = pd.DataFrame([{"split": "unseen", "codec": "jpeg", "ssim": -83.0237, "ssim_note": None, "psnr": np.nan,
                         "psnr_note": "no-overlap"}])
@@ -160,11 +164,16 @@ def test_verdicts_html():
 
 def test_markdown_tables_from_summary(tmp_path):
     path = tmp_path / "summary.csv"
-    pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 2, "bpp": 0.78, "cr": 10.25, "psnr": 20.72,
-                   "mse": 725.6, "ssim": 0.85},
-                  {"split": "unseen", "scheme": "png", "n_images": 2, "bpp": 5.18, "cr": 1.61, "psnr": math.inf,
-                   "mse": 0.0, "ssim": 1.0}]).to_csv(path, index=False)
+    pd.DataFrame([{"split": "unseen", "scheme": "gan", "n_images": 2000, "bpp": 0.78, "bpp_ci95": 0.004, "cr": 10.25,
+                   "psnr": 20.72, "psnr_ci95": 0.21, "mse": 725.6, "ssim": 0.85, "ssim_ci95": 0.012},
+                  {"split": "unseen", "scheme": "gan_search", "n_images": 64, "bpp": 0.78, "bpp_ci95": 0.01,
+                   "cr": 10.25, "psnr": 20.9, "psnr_ci95": 0.5, "mse": 700.1, "ssim": 0.86, "ssim_ci95": 0.02},
+                  {"split": "unseen", "scheme": "png", "n_images": 2000, "bpp": 5.18, "bpp_ci95": 0.03, "cr": 1.61,
+                   "psnr": math.inf, "psnr_ci95": np.nan, "mse": 0.0, "ssim": 1.0, "ssim_ci95": 0.0}
+                  ]).to_csv(path, index=False)
     assert document.markdown_tables(path).splitlines() == [
-        "**Unseen images** (2 images)", "", "| Scheme | BPP | CR | PSNR (dB) | MSE | SSIM |",
-        "|---|---:|---:|---:|---:|---:|", "| GAN reversal | 0.780 | 10.25 | 20.72 | 725.6 | 0.850 |",
-        "| PNG (lossless) | 5.180 | 1.61 | ∞ | 0.0 | 1.000 |"]
+        "**Unseen images** (means with their 95% confidence half-widths)", "",
+        "| Scheme | Images | BPP | CR | PSNR (dB) | MSE | SSIM |", "|---|---:|---:|---:|---:|---:|---:|",
+        "| GAN reversal, command line's mode | 2000 | 0.780 ± 0.004 | 10.25 | 20.72 ± 0.21 | 725.6 | 0.850 ± 0.012 |",
+        "| GAN reversal, seed's search | 64 | 0.780 ± 0.010 | 10.25 | 20.90 ± 0.50 | 700.1 | 0.860 ± 0.020 |",
+        "| PNG (lossless) | 2000 | 5.180 ± 0.030 | 1.61 | ∞ | 0.0 | 1.000 ± 0.000 |"]

@@ -353,7 +353,7 @@ def profile_file(tmp_path, monkeypatch, sections) -> str:
 def test_misspelled_profile_key_fails_naming_it(tmp_path, monkeypatch, capsys):
     profile = profile_file(tmp_path, monkeypatch, {"data": {"seed": 0}, "invert_seen": {"stpes": 50, "loss": "mse"}})
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) 'stpes' \(did you mean 'steps'\?\) in section "
-                                         r"'invert_seen' \(03_invert.ipynb\); allowed: split, name, loss"):
+                                         r"'invert_seen' \(03_invert.ipynb\); allowed: split, name, mode, loss"):
         profiles.stage_params(profile, "data")  # any stage: the whole profile is checked
     assert profiles.main([profile, "data", "-o", str(tmp_path / "data.yaml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not (tmp_path / "data.yaml").exists()
