@@ -103,8 +103,8 @@ def test_table_groups_and_row_functions():
 
 def test_report_table_columns_format_analysis_tables():
     controlled = pd.DataFrame([{"mode": "hybrid", "loss": "ssim", "metric": "ssim", "n_seen": 8, "n_unseen": 8,
-                                "seen": 0.8601, "seen_ci95": 0.0123, "unseen": 0.84999, "unseen_ci95": 0.011, "diff": 0.0101,
-                                "diff_lo": -0.022, "diff_hi": 0.041, "p": 0.5432},
+                                "seen": 0.8601, "seen_ci95": 0.0123, "unseen": 0.84999, "unseen_ci95": 0.011,
+                                "diff": 0.0101, "diff_lo": -0.022, "diff_hi": 0.041, "p": 0.5432},
                                {"mode": "hybrid", "loss": "ssim", "metric": "psnr", "n_seen": 8, "n_unseen": 8,
                                 "seen": 21.234, "seen_ci95": 0.5, "unseen": 20.71, "unseen_ci95": 0.4, "diff": 0.524,
                                 "diff_lo": -0.8, "diff_hi": 1.9, "p": 0.71}])
