@@ -705,7 +705,7 @@ def training_budget(run: str | Path) -> pd.DataFrame:
 
 def learned_convergence(convergence: pd.DataFrame) -> pd.DataFrame:
     """The learned codecs' convergence study (``reports/learned/convergence.csv``, written by
-    :mod:`ganlib.pipeline.learned_study`): one row per series (family, n, m, steps) with the metric
+    :mod:`ganlib.pipeline.learned_study`): one row per series (``codec``: its family; n, m, steps) with the metric
     its distortion is judged by (``metric``: psnr for MSE, ssim for SSIM), ``doubling``, the
     BD-rate (percent, at equal ``metric``) of its last snapshot against the snapshot at half the
     steps (what the last doubling of the budget saved; near 0: converged), and ``wider``, for a
@@ -718,7 +718,7 @@ def learned_convergence(convergence: pd.DataFrame) -> pd.DataFrame:
     for (family, n, m, steps), g in series:
         metric = metric_of[family.partition("_")[2] or "mse"]
         last, half = curve(g, steps), curve(g, steps // 2)
-        row = {"family": family, "n": n, "m": m, "steps": steps, "metric": metric,
+        row = {"codec": family, "n": n, "m": m, "steps": steps, "metric": metric,
                "bpp_range": f"{last.bpp.min():.2f}–{last.bpp.max():.2f}",
                "doubling": metrics.bd_rate(half.bpp, half[metric], last.bpp, last[metric]) if len(half) else np.nan,
                "wider": np.nan}

@@ -425,8 +425,7 @@ BUDGET_COLUMNS = {"Codec": (_family_label, "{}"), "Model": ("model", "{}"), "Ste
 CONVERGENCE_COLUMNS = {"Codec": (_family_label, "{}"), "n / m": (lambda r: f"{int(r.n)} / {int(r.m)}", "{}"),
                        "Steps": ("steps", "{:.0f}"), "Rates (bpp)": ("bpp_range", "{}"),
                        "Judged at equal": (lambda r: analysis.QUALITY[r.metric].split(" ")[0], "{}"),
-                       "Last doubling of the steps (BD-rate %)": ("doubling", "{:+.1f}"),
-                       "Against the narrower model (BD-rate %)": ("wider", "{:+.1f}")}
+                       "Last doubling of the steps (BD-rate %)": ("doubling", "{:+.1f}")}
 RD_CONTENTS_COLUMNS = {"Codec": (_family_label, "{}"), "Parameter": ("parameter", "{}"), "Values": ("values", "{}"),
                        "Unseen images": ("unseen images", "{:d}"), "Seen images": ("seen images", "{:d}"),
                        "Rows": ("rows", "{:d}")}
@@ -643,7 +642,7 @@ def learned_markdown(convergence_csv: str | Path) -> str:
     points = {"Codec": (_family_label, "{}"), "n / m": CONVERGENCE_COLUMNS["n / m"], "Steps": ("step", "{:.0f}"),
               "λ": ("lambda", "{:g}"), "BPP": ("bpp", "{:.3f}"), "PSNR (dB)": ("psnr", "{:.2f}"),
               "SSIM": ("ssim", "{:.3f}"), "MS-SSIM": ("ms_ssim", "{:.3f}")}
-    last = t[t.step == t.steps]
+    last = t[t.step == t.steps].rename(columns={"family": "codec"})
     return "\n".join([f"**Distance from convergence** (means over the first {int(t.n_images.iloc[0])} unseen "
                       "evaluation images)", "", table_markdown(analysis.learned_convergence(t), CONVERGENCE_COLUMNS),
                       "", "**Each model's last snapshot**", "", table_markdown(last, points)])
