@@ -95,7 +95,7 @@ $(STUDY_CSV): params/study.yaml $(wildcard $(DEFAULT_RD)) | $(INSTALLED)
 # The learned codecs' convergence study (issue 17): params/learned.yaml, trained on the default run's data; it ships
 # models/learned/ and models/learned.json, which the default profile's 04_baselines loads (learned_from: models)
 LEARNED_CSV := $(WORKDIR)/reports/learned/convergence.csv
-learned: $(LEARNED_CSV) ## learned codecs' convergence study, shipped to models/learned/ (~80 min): reports/learned/
+learned: $(LEARNED_CSV) ## learned codecs' convergence study, shipped to models/learned/ (~60 min): reports/learned/
 $(LEARNED_CSV): params/learned.yaml | $(INSTALLED)
 	$(MAKE) data PROFILE=default
 	$(PY) -m ganlib.pipeline.learned_study
