@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from ganlib.evaluation import analysis
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -31,15 +33,18 @@ def smoke(tmp_path_factory):
 def test_summary_and_report(smoke):
     work, _ = smoke
     summary = pd.read_csv(work / "reports/smoke/summary.csv")
-    assert list(summary.columns) == ["split", "scheme", "n_images", "bpp", "cr", "psnr", "mse", "ssim"]
-    assert set(summary.scheme) == {"gan", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"}
-    assert set(summary.split) == {"seen", "unseen"} and (summary.n_images == 8).all()
+    assert list(summary.columns) == analysis.SUMMARY_COLUMNS
+    assert set(summary.scheme) == {"gan", "gan_search", "png", "kmeans4", "jpeg10", "jpeg1", "webp0"}
+    assert set(summary.split) == {"seen", "unseen"}
+    searched = summary.scheme == "gan_search"  # the seed's search: the first 8 of the 12 evaluation images
+    assert (summary[searched].n_images == 8).all() and (summary[~searched].n_images == 12).all()
     png = summary[summary.scheme == "png"]
     assert (png.ssim == 1.0).all() and np.isinf(png.psnr).all()
     html = (work / "reports/smoke/report.html").read_text()
     assert "GAN reversal image compression" in html and "injected-parameters" not in html
     assert "import numpy" not in html  # code hidden
-    controls = ["03_invert_seen_ssim", "03_invert_unseen_mse"]
+    controls = ["03_invert_seen_ssim", "03_invert_unseen_mse", "03_invert_seen_hybrid", "03_invert_unseen_hybrid",
+                "03_invert_seen_encoder", "03_invert_unseen_encoder"]
     pages = ["01_data", "02_train_gan", "02b_train_encoder", "03_invert_seen", "03_invert_unseen", *controls,
              "03b_tradeoff", "04_baselines", "04b_residual", "05_results"]
     for name in pages:
@@ -48,7 +53,7 @@ def test_summary_and_report(smoke):
 
 
 def test_report_opens_with_the_verdict_and_every_page_is_clean(smoke):
-    """The report: a real title, the verdict on both claims before the first table, no NaN; every
+    """The report: a real title, the three verdicts before the first table, no NaN; every
     page: nothing fetched (no external script or stylesheet), at most 3 stderr output blocks, no
     absolute path of this machine."""
     work, _ = smoke
@@ -56,7 +61,7 @@ def test_report_opens_with_the_verdict_and_every_page_is_clean(smoke):
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert "GAN reversal image compression" in title and title != "Notebook"
     assert html.index('class="verdicts"') < html.index("<table")
-    assert html.count('class="verdict ') == 2 and 'id="contents"' in html
+    assert html.count('class="verdict ') == 3 and 'id="contents"' in html
     for claim in ["lowest-quality JPEG (q=1)", "seen in training are easier"]:
         assert html.index(claim) < html.index("<table")
     text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", html)  # base64 can spell anything
