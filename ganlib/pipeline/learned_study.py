@@ -125,7 +125,7 @@ def score_model(model, family: str, lam: float, originals: np.ndarray) -> dict:
     return {"n_images": len(table), **{k: float(table[k].mean()) for k in ("bytes", "bpp", "psnr", "ssim", "ms_ssim")}}
 
 
-def run(settings: dict, arrays: dict, run_dir: Path, progress: bool = True, log=print) -> pd.DataFrame:
+def run(settings: dict, arrays: dict, run_dir: Path, log=print) -> pd.DataFrame:
     """Train (or resume) every series at every λ and score its snapshots; the rows of convergence.csv."""
     originals = arrays["test"][arrays["unseen_ids"][:settings["eval_images"]]]
     jobs, pending = [], []
@@ -266,15 +266,13 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", default=SETTINGS, help=f"the study's settings (default {SETTINGS})")
     parser.add_argument("--ship", default="models", help="folder the final models go to (default models/)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
         settings = check_settings(params.read_yaml(paths.project_root() / args.settings), args.settings)
         runtime.setup(settings["seed"], threads=1)  # this process scores while the workers train: one thread each
         arrays = datasets.load_prepared(settings["data_profile"])
-        table = run(settings, arrays, paths.run_dir(NAME).root, progress=not args.no_progress,
-                    log=lambda s: print(s, flush=True))
+        table = run(settings, arrays, paths.run_dir(NAME).root, log=lambda s: print(s, flush=True))
         report = paths.report_dir(NAME)
         files.write_csv(report / "convergence.csv", table)
         bd = convergence(table)
