@@ -125,13 +125,18 @@ def score_model(model, family: str, lam: float, originals: np.ndarray) -> dict:
     return {"n_images": len(table), **{k: float(table[k].mean()) for k in ("bytes", "bpp", "psnr", "ssim", "ms_ssim")}}
 
 
+def _lambdas(s: Series, settings: dict) -> list:
+    """The trade-offs series ``s`` trains at: its own, else its distortion's in the settings."""
+    return list(s.lambdas or settings["lambdas"][s.distortion])
+
+
 def run(settings: dict, arrays: dict, run_dir: Path, log=print) -> pd.DataFrame:
     """Train (or resume) every series at every λ and score its snapshots; the rows of convergence.csv."""
     originals = arrays["test"][arrays["unseen_ids"][:settings["eval_images"]]]
     jobs, pending = [], []
     by_id = {s.id: s for s in settings["series"]}
     for s in settings["series"]:
-        lambdas = s.lambdas or settings["lambdas"][s.distortion]
+        lambdas = _lambdas(s, settings)
         for k, lam in enumerate(lambdas):
             stem = run_dir / s.id / f"{s.family}_lambda_{lam}"
             job = {"images": arrays["train"], "lam": lam, "steps": s.steps, "batch_size": settings["batch_size"],
@@ -139,7 +144,7 @@ def run(settings: dict, arrays: dict, run_dir: Path, log=print) -> pd.DataFrame:
                    "down": settings["down"], "distortion": s.distortion, "snapshots": s.snapshots}
             if s.init:
                 source = by_id[s.init]
-                start = (source.lambdas or settings["lambdas"][source.distortion])[k]
+                start = _lambdas(source, settings)[k]
                 job["init"] = str(run_dir / source.id / f"{source.family}_lambda_{start}.safetensors")
             jobs.append((s, lam, stem))
             if not Path(f"{stem}.json").is_file():
@@ -212,7 +217,7 @@ def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, o
     runs, distance = [], {}
     for family, s in chosen.items():
         source = next((x for x in settings["series"] if x.id == s.init), None)
-        lambdas = s.lambdas or settings["lambdas"][s.distortion]
+        lambdas = _lambdas(s, settings)
         for k, lam in enumerate(lambdas):
             src = run_dir / s.id / f"{family}_lambda_{lam}.safetensors"
             with files.atomic_path(paths.RunDir(out).learned_model(family, lam)) as tmp:
@@ -220,7 +225,7 @@ def ship(settings: dict, table: pd.DataFrame, bd: pd.DataFrame, run_dir: Path, o
             row = {"model": family, "lambda": lam, "steps": s.steps, "batch_size": settings["batch_size"],
                    "lr": s.lr or settings["lr"], "seconds": _seconds(table, s, lam)}
             if source is not None:  # the budget counts the model it started from
-                start = (source.lambdas or settings["lambdas"][source.distortion])[k]
+                start = _lambdas(source, settings)[k]
                 row = {**row, "steps": s.steps + source.steps,
                        "seconds": row["seconds"] + _seconds(table, source, start),
                        "fine_tuned_from": f"{source.family} λ={start:g}, {source.steps} steps"}
