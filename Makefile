@@ -17,7 +17,7 @@ export GANLIB_WORKDIR := $(WORKDIR)
 PAPERMILL = mkdir -p $(REP) && $(VENV)/bin/papermill --log-output --no-progress-bar --kernel ganlib
 stage = -f $(RUN)/params/$(1).yaml
 
-.PHONY: help report data train encoder invert tradeoff baselines residual results models bench study learned lint test test-fast lab venv clean clean-run
+.PHONY: help report data train encoder classifier invert tradeoff baselines residual realism results models bench study learned lint test test-fast lab venv clean clean-run
 .DELETE_ON_ERROR:
 
 help: ## list the targets
@@ -40,7 +40,7 @@ INVERSIONS := seen unseen seen_ssim unseen_mse seen_hybrid unseen_hybrid seen_en
 INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
 # one YAML per stage, rewritten only when its section of the profile changes
-STAGE_PARAMS := $(foreach s,data train encoder $(INVERSIONS:%=invert_%) tradeoff baselines residual results,$(RUN)/params/$(s).yaml)
+STAGE_PARAMS := $(foreach s,data train encoder classifier $(INVERSIONS:%=invert_%) tradeoff baselines residual realism results,$(RUN)/params/$(s).yaml)
 $(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) | $(INSTALLED)
 	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
 
@@ -55,6 +55,10 @@ $(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/params/train.y
 encoder: $(RUN)/encoder.safetensors ## 02b: train the encoder that starts the fast (hybrid) search
 $(RUN)/encoder.safetensors: notebooks/02b_train_encoder.ipynb $(RUN)/params/encoder.yaml $(RUN)/generator.safetensors
 	$(PAPERMILL) $< $(REP)/02b_train_encoder.ipynb $(call stage,encoder)
+
+classifier: $(RUN)/classifier.json ## 02c: train the classifier whose classes and features the realism study uses
+$(RUN)/classifier.json: notebooks/02c_train_classifier.ipynb $(RUN)/params/classifier.yaml $(RUN)/data.npz
+	$(PAPERMILL) $< $(REP)/02c_train_classifier.ipynb $(call stage,classifier)
 
 invert: $(INVERTED) ## 03: compress seen and unseen images by latent search
 $(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors $(RUN)/encoder.safetensors
@@ -72,8 +76,12 @@ residual: $(RUN)/residual.csv ## 04b: the residual (enhancement) layer on top of
 $(RUN)/residual.csv: notebooks/04b_residual.ipynb $(RUN)/params/residual.yaml $(RUN)/encoder.safetensors
 	$(PAPERMILL) $< $(REP)/04b_residual.ipynb $(call stage,residual)
 
+realism: $(RUN)/realism.csv ## 04c: class accuracy, KID and FID of every codec's decoded images
+$(RUN)/realism.csv: notebooks/04c_realism.ipynb $(RUN)/params/realism.yaml $(RUN)/classifier.json $(INVERTED) $(RUN)/baselines.csv $(RUN)/residual.csv
+	$(PAPERMILL) $< $(REP)/04c_realism.ipynb $(call stage,realism)
+
 results: $(REP)/summary.csv ## 05: summary tables and figures
-$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/tradeoff.csv $(RUN)/baselines.csv $(RUN)/residual.csv
+$(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVERTED) $(RUN)/tradeoff.csv $(RUN)/baselines.csv $(RUN)/residual.csv $(RUN)/realism.csv
 	$(PAPERMILL) $< $(REP)/05_results.ipynb $(call stage,results)
 
 $(REP)/report.html: $(REP)/summary.csv

@@ -11,6 +11,7 @@ from ganlib.formats.interface import Codec
 from ganlib.models import learned
 
 SIDE_MAX = 65535  # bytes of side information a hyperprior file can hold
+BATCH = 256  # images per network pass of encode_batch and decode_batch
 
 
 class Learned(Codec):
@@ -33,13 +34,24 @@ class Learned(Codec):
         return tuple(-(-s // self.multiple) for s in self.shape[:2])
 
     def encode(self, image: np.ndarray) -> bytes:
-        if image.shape != self.shape:
-            raise ValueError(f"image must be {self.shape}; got {image.shape}")
-        with torch.no_grad():
-            strings = self.model.compress(learned.pad(learned.to_unit(image[None]), self.multiple))["strings"]
+        return self.encode_batch(image[None])[0]
+
+    def encode_batch(self, images: np.ndarray) -> list[bytes]:
+        """The files of uint8 ``images`` (N, H, W, C), :data:`BATCH` images per network pass; each
+        file is what :meth:`encode` of that image alone would write, up to the network's rounding."""
+        if images.shape[1:] != self.shape:
+            raise ValueError(f"images must be {self.shape}; got {images.shape[1:]}")
+        out = []
+        for start in range(0, len(images), BATCH):
+            with torch.no_grad():
+                x = learned.pad(learned.to_unit(images[start:start + BATCH]), self.multiple)
+                strings = self.model.compress(x)["strings"]
+            out += [self._file(*s) for s in zip(*strings)]
+        return out
+
+    def _file(self, y: bytes, z: bytes | None = None) -> bytes:
         if self.kind == "factorized":
-            return strings[0][0]
-        y, z = strings[0][0], strings[1][0]
+            return y
         if len(z) > SIDE_MAX:
             raise ValueError(f"side information of {len(z)} bytes does not fit this format (at most {SIDE_MAX})")
         return (bytes([len(z)]) if len(z) < 255 else bytes([255]) + len(z).to_bytes(2, "big")) + z + y
@@ -61,9 +73,18 @@ class Learned(Codec):
         return [[data[head + side:]], [data[head:head + side]]]
 
     def decode(self, data: bytes) -> np.ndarray:
-        with torch.no_grad():
-            x = self.model.decompress(self._strings(data), self._latent_shape())["x_hat"]
-        return runtime.to_uint8(learned.crop(x, *self.shape[:2]) * 2 - 1)[0]
+        return self.decode_batch([data])[0]
+
+    def decode_batch(self, blobs) -> np.ndarray:
+        """The images (uint8 (N, H, W, C)) of files ``blobs``, :data:`BATCH` per network pass."""
+        out = []
+        for start in range(0, len(blobs), BATCH):
+            parts = [self._strings(b) for b in blobs[start:start + BATCH]]
+            strings = [[p[k][0] for p in parts] for k in range(len(parts[0]))]
+            with torch.no_grad():
+                x = self.model.decompress(strings, self._latent_shape())["x_hat"]
+            out.append(runtime.to_uint8(learned.crop(x, *self.shape[:2]) * 2 - 1))
+        return np.concatenate(out) if out else np.zeros((0, *self.shape), np.uint8)
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
         """All entropy-coded bytes; the hyperprior's length bytes are header."""

@@ -19,6 +19,7 @@ GENERATOR, GENERATOR_CONFIG = "generator.safetensors", "generator.json"  # 02: w
 TRAIN_HISTORY = "train_history.npz"  # 02: losses and snapshots
 ENCODER, ENCODER_CONFIG = "encoder.safetensors", "encoder.json"  # 02b: weights (last: complete) and config
 PRIOR = "prior.json"  # 02b: the latent prior the files are coded under
+CLASSIFIER, CLASSIFIER_CONFIG = "classifier.safetensors", "classifier.json"  # 02c: weights (last: complete), config
 # 03 runs, invert_<name>.csv (the Makefile's list too): the seed's search on the first 64 images with the split's own
 # loss, then with the other loss (the control); the command line's hybrid and encoder-only modes on every image
 INVERSIONS = ("seen", "unseen", "seen_ssim", "unseen_mse", "seen_hybrid", "unseen_hybrid", "seen_encoder",
@@ -29,6 +30,8 @@ LEARNED_META = "learned.json"  # 04: the learned codecs' size and training budge
 LEARNED = "learned"  # 04 and 04b: learned/<model>_lambda_<lambda>.safetensors
 RESIDUAL = "residual"  # 04b: residual.csv, and residual/<codec id>/<split>_<image id>.<codec name>
 RESIDUAL_META = "residual.json"  # 04b: the residual coders' base layer, size and training budget
+DECODED = "decoded.npy"  # 04 and 04b: <stage>_decoded.npy, every decoded image in the order of the stage's csv rows
+REALISM = "realism"  # 04c: realism.csv (per codec, parameter and split) and realism_images.csv (per image)
 LATENTS = "latents"  # 03: latents/<name>/b<bits>/<image id>.gan
 STAGE_PARAMS = "params"  # params/<stage>.yaml: each stage's papermill parameters (written by the Makefile)
 
@@ -91,6 +94,15 @@ class RunDir:
     def prior(self) -> Path:
         return self.root / PRIOR
 
+    # 02c_train_classifier
+    @property
+    def classifier(self) -> Path:
+        return self.root / CLASSIFIER
+
+    @property
+    def classifier_config(self) -> Path:
+        return self.root / CLASSIFIER_CONFIG
+
     # 03_invert
     def inversion_csv(self, name: str) -> Path:
         """``invert_<name>.csv``: the per-image rows of inversion ``name``."""
@@ -122,6 +134,11 @@ class RunDir:
     def baselines_npz(self) -> Path:
         return self.root / f"{BASELINES}.npz"
 
+    @property
+    def baselines_decoded(self) -> Path:
+        """``baselines_decoded.npy``: uint8 (rows, H, W, C), row i decoded from ``baselines.csv``'s row i's file."""
+        return self.root / f"{BASELINES}_{DECODED}"
+
     def baseline_file(self, codec_id: str, split: str, image_id, ext: str) -> Path:
         """``baselines/<codec id>/<split>_<image id>.<ext>``: an evaluation image's file of a baseline codec."""
         return self.root / BASELINES / codec_id / f"{split}_{int(image_id)}.{ext}"
@@ -142,6 +159,20 @@ class RunDir:
     @property
     def residual_meta(self) -> Path:
         return self.root / RESIDUAL_META
+
+    @property
+    def residual_decoded(self) -> Path:
+        """``residual_decoded.npy``: uint8 (rows, H, W, C), row i decoded from ``residual.csv``'s row i's file."""
+        return self.root / f"{RESIDUAL}_{DECODED}"
+
+    # 04c_realism
+    @property
+    def realism_csv(self) -> Path:
+        return self.root / f"{REALISM}.csv"
+
+    @property
+    def realism_images_csv(self) -> Path:
+        return self.root / f"{REALISM}_images.csv"
 
     def residual_file(self, codec_id: str, split: str, image_id, ext: str) -> Path:
         """``residual/<codec id>/<split>_<image id>.<ext>``: an evaluation image's layered file."""

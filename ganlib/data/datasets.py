@@ -40,6 +40,8 @@ IDX_FILES = {
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # folder data sets and the CLI
 MAX_IMAGE_BYTES = 1 << 28  # 256 MiB: the longest image file read (Pillow's pixel limit is ~268 MB of RGB)
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")  # Fashion-MNIST's labels 0..9
 MIN_PER_SPLIT = 2  # seen-versus-unseen statistics (variance, confidence interval, p-value) need 2 images a split
 
 
@@ -243,12 +245,14 @@ def resize_all(images: np.ndarray, image_size: int, channels: int) -> np.ndarray
 
 
 def load_fashion_mnist(data_dir: str | None, image_size: int, channels: int) -> dict[str, np.ndarray]:
-    """Fashion-MNIST train and test images as (N, H, W, C) uint8, resized if asked."""
+    """Fashion-MNIST train and test images as (N, H, W, C) uint8, resized if asked, their labels
+    (``train_labels``, ``test_labels``: int64 0..9) and the class names (``classes``)."""
     root = locate_fashion_mnist(data_dir)
-    out = {}
+    out = {"classes": np.array(FASHION_CLASSES)}
     for split in ("train", "test"):
         images = to_hwc(read_idx(_idx_path(root, IDX_FILES[split])))
         out[split] = resize_all(images, image_size, channels)
+        out[f"{split}_labels"] = read_idx(_idx_path(root, IDX_FILES[f"{split}_labels"])).astype(np.int64)
     return out
 
 
@@ -261,10 +265,12 @@ def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: 
     if not data_dir or not Path(data_dir).is_dir():
         raise ValueError(f"data_dir={data_dir!r} is not allowed; for dataset='folder' it must be a directory of images")
     found = image_files(data_dir)
-    images, skipped = [], 0
+    classes = folder_classes(data_dir, found)
+    images, labels, skipped = [], [], 0
     for path in found:
         try:
             images.append(read_image(path, image_size, channels, resize=True))
+            labels.append(classes.index(path.relative_to(data_dir).parts[0]) if classes else -1)
         except ImageError as exc:
             warn(f"skipped {exc}")
             skipped += 1
@@ -274,30 +280,46 @@ def load_folder(data_dir: str, image_size: int, channels: int, unseen_fraction: 
     if len(images) < 2:
         raise ValueError(f"data_dir={data_dir!r} is not allowed; it holds {len(images)} readable image(s) "
                          f"({', '.join(IMAGE_SUFFIXES)}); at least 2 are needed, one to train on and one held out")
-    return split(np.stack(images), unseen_fraction, seed)
+    return split(np.stack(images), unseen_fraction, seed, np.array(labels) if classes else None, classes)
 
 
-def split(images: np.ndarray, unseen_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def folder_classes(folder: str | Path, found: list[Path]) -> list[str]:
+    """The classes of a folder data set in the ImageFolder layout: the names of the first-level
+    subfolders, sorted, when every image of ``found`` lies in one and there are at least two;
+    otherwise none (an empty list: the folder has no labels)."""
+    parts = [p.relative_to(folder).parts for p in found]
+    names = sorted({p[0] for p in parts if len(p) > 1})
+    return names if len(names) > 1 and all(len(p) > 1 for p in parts) else []
+
+
+def split(images: np.ndarray, unseen_fraction: float, seed: int, labels: np.ndarray | None = None,
+          classes: list[str] | tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """``{"train", "test"}``: a seeded share ``unseen_fraction`` of ``images`` held out (at least one,
-    and at least one left to train on); warns when a split has fewer than :data:`MIN_PER_SPLIT`."""
+    and at least one left to train on), with ``train_labels``, ``test_labels`` and ``classes``
+    when ``labels`` (int, one per image) are given; warns when a split has fewer than :data:`MIN_PER_SPLIT`."""
     order = np.random.default_rng(seed).permutation(len(images))
     n_test = min(max(1, round(unseen_fraction * len(images))), len(images) - 1)
     if min(n_test, len(images) - n_test) < MIN_PER_SPLIT:
         warn(f"{len(images)} images give {len(images) - n_test} training (seen) and {n_test} held-out (unseen) "
              f"images; comparing seen with unseen images (confidence intervals, p-values) needs at least "
              f"{MIN_PER_SPLIT} in each, so those statistics will be nan. Add images or change unseen_fraction.")
-    return {"train": images[order[n_test:]], "test": images[order[:n_test]]}
+    out = {"train": images[order[n_test:]], "test": images[order[:n_test]]}
+    if labels is not None:
+        out.update(train_labels=labels[order[n_test:]].astype(np.int64),
+                   test_labels=labels[order[:n_test]].astype(np.int64), classes=np.array(classes))
+    return out
 
 
 # ---------------------------------------------------------------- the shapes data set
-_SHAPE_KINDS = ("ellipse", "rectangle", "triangle", "ring")
+SHAPE_KINDS = ("ellipse", "rectangle", "triangle", "ring")  # the shapes data set's classes
 
 
-def draw_shape_image(rng: np.random.Generator, image_size: int) -> Image.Image:
+def draw_shape_image(rng: np.random.Generator, image_size: int) -> tuple[Image.Image, int]:
     """One RGB image of the shapes data set: a two-colour gradient background (random direction),
     one to three filled shapes (ellipse, rectangle, triangle or ring) of saturated colours with a
     dark outline, and sometimes faint diagonal stripes; drawn at twice the size and downsampled
-    (anti-aliased). Structure a GAN can learn: few shape kinds, smooth backgrounds, sharp edges."""
+    (anti-aliased). Structure a GAN can learn: few shape kinds, smooth backgrounds, sharp edges.
+    Returns the image and its label: the index in :data:`SHAPE_KINDS` of its largest shape."""
     big = 2 * image_size
     c0, c1 = rng.uniform(40, 200, 3), rng.uniform(40, 200, 3)
     angle = rng.uniform(0, 2 * np.pi)
@@ -309,12 +331,14 @@ def draw_shape_image(rng: np.random.Generator, image_size: int) -> Image.Image:
         canvas += 18 * np.sign(np.sin(2 * np.pi * (xx + yy) * big / period))[..., None]
     im = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(im)
+    largest = (0.0, 0)
     for _ in range(int(rng.integers(1, 4))):
-        kind = _SHAPE_KINDS[int(rng.integers(len(_SHAPE_KINDS)))]
+        kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
         hue = rng.permutation([rng.uniform(200, 255), rng.uniform(0, 80), rng.uniform(0, 255)])
         fill, outline = tuple(int(v) for v in hue), tuple(int(v * 0.35) for v in hue)
         r = rng.uniform(0.12, 0.3) * big
         cx, cy = rng.uniform(r, big - r, 2)
+        largest = max(largest, (r, SHAPE_KINDS.index(kind)))
         line = max(1, big // 32)
         if kind == "ellipse":
             rx, ry = r, r * rng.uniform(0.6, 1.0)
@@ -329,18 +353,26 @@ def draw_shape_image(rng: np.random.Generator, image_size: int) -> Image.Image:
             draw.polygon(points, fill=fill, outline=outline, width=line)
         else:
             draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=fill, width=max(2, int(r * 0.35)))
-    return im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+    return im.resize((image_size, image_size), Image.Resampling.LANCZOS), largest[1]
 
 
-def shapes(n_images: int, image_size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+def shapes_labelled(n_images: int, image_size: int, channels: int = 3, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The project's own colour data set: ``n_images`` uint8 (n, S, S, C) images of coloured shapes
     (:func:`draw_shape_image`), deterministic: image i depends only on (seed, i, image_size), so a
-    longer data set starts with the shorter one's images. ``channels`` 1 converts to grayscale."""
+    longer data set starts with the shorter one's images. ``channels`` 1 converts to grayscale.
+    Returns the images and their labels (int64 (n,): the largest shape's kind, :data:`SHAPE_KINDS`)."""
     params.int_range("n_images", n_images, 2, 10**7)
     params.choice("image_size", image_size, IMAGE_SIZES)
     params.choice("channels", channels, CHANNELS)
-    return np.stack([prepare(draw_shape_image(np.random.default_rng([seed, i]), image_size), image_size, channels)
-                     for i in range(n_images)])
+    drawn = [draw_shape_image(np.random.default_rng([seed, i]), image_size) for i in range(n_images)]
+    return (np.stack([prepare(im, image_size, channels) for im, _ in drawn]),
+            np.array([kind for _, kind in drawn], dtype=np.int64))
+
+
+def shapes(n_images: int, image_size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """The images of :func:`shapes_labelled`."""
+    return shapes_labelled(n_images, image_size, channels, seed)[0]
 
 
 def write_shapes(folder: str | Path, n_images: int, image_size: int, channels: int = 3, seed: int = 0) -> list[Path]:
@@ -357,8 +389,9 @@ def write_shapes(folder: str | Path, n_images: int, image_size: int, channels: i
 
 def load_shapes(n_images: int, image_size: int, channels: int, unseen_fraction: float, seed: int
                 ) -> dict[str, np.ndarray]:
-    """:func:`shapes` split into train and test by a seeded fraction (as a folder data set)."""
-    return split(shapes(n_images, image_size, channels, seed), unseen_fraction, seed)
+    """:func:`shapes_labelled` split into train and test by a seeded fraction (as a folder data set)."""
+    images, labels = shapes_labelled(n_images, image_size, channels, seed)
+    return split(images, unseen_fraction, seed, labels, SHAPE_KINDS)
 
 
 def check_params(dataset: str, data_dir: str | None, image_size: int, channels: int,

@@ -24,9 +24,11 @@ MEANS = ["bytes", "payload_bytes", "bpp", "psnr", "ssim"]  # the columns of :fun
 
 
 def score_files(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray) -> tuple[list[dict], np.ndarray]:
-    """Decode every file and score it against its original. Returns one row per file
-    (``payload_bytes`` and :func:`ganlib.evaluation.metrics.score`'s keys) and the decoded images (N, H, W, C)."""
-    decoded = np.stack([codec.decode(blob) for blob in blobs])
+    """Decode every file (by ``codec.decode_batch`` if it has one) and score it against its original.
+    Returns one row per file (``payload_bytes`` and :func:`ganlib.evaluation.metrics.score`'s keys)
+    and the decoded images (N, H, W, C)."""
+    batch = getattr(codec, "decode_batch", None)
+    decoded = batch(list(blobs)) if batch is not None else np.stack([codec.decode(blob) for blob in blobs])
     scores = metrics.score_batch(originals, decoded, [len(blob) for blob in blobs])
     rows = [{"payload_bytes": codec.payload_bytes(blob), **r} for blob, r in zip(blobs, scores)]
     return rows, decoded
@@ -42,8 +44,10 @@ def write_and_score(codec: Codec, blobs: Sequence[bytes], originals: np.ndarray,
 
 
 def encode_each(codec: Codec, originals: np.ndarray, shared=None) -> list[bytes]:
-    """``codec.encode`` image by image: how :func:`score_codecs` encodes unless told otherwise."""
-    return [codec.encode(image) for image in originals]
+    """How :func:`score_codecs` encodes unless told otherwise: ``codec.encode_batch`` for a codec that
+    has one (e.g. the learned codecs: a network pass per batch), else ``codec.encode`` image by image."""
+    batch = getattr(codec, "encode_batch", None)
+    return batch(originals) if batch is not None else [codec.encode(image) for image in originals]
 
 
 def _no_bar(iterable: Iterable, desc: str = "") -> Iterable:

@@ -26,10 +26,12 @@ NOTEBOOKS = {
     "data": "01_data",
     "train": "02_train_gan",
     "encoder": "02b_train_encoder",
+    "classifier": "02c_train_classifier",
     "invert": "03_invert",
     "tradeoff": "03b_tradeoff",
     "baselines": "04_baselines",
     "residual": "04b_residual",
+    "realism": "04c_realism",
     "results": "05_results",
 }
 STAGES = tuple(s for key in NOTEBOOKS

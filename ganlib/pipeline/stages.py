@@ -9,16 +9,19 @@ notebook              work
 01_data               :func:`prepare_data` (the capacity study: :func:`data_arrays`)
 02_train_gan          :func:`ganlib.models.gan_training.run_stage`
 02b_train_encoder     :func:`train_encoder` (shown: :func:`encoder_guesses`, :func:`prior_savings`)
+02c_train_classifier  :func:`train_classifier`
 03_invert             :func:`inversion_settings`, then after the search :func:`invert_files` (the
                       capacity study: :func:`latent_files`)
 03b_tradeoff          :func:`measure_modes` (one mode: :func:`measure`)
 04_baselines          :func:`learned_codecs`, then :func:`score_baselines`
 04b_residual          :func:`train_residual`, then :func:`score_residual`
+04c_realism           :func:`score_realism`
 05_results            :mod:`ganlib.evaluation.analysis`, one call per table or figure
 ====================  =====================================================================
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -27,18 +30,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ganlib.codecs import families, residual
 from ganlib.codecs.gan import GanCodec
 from ganlib.codecs.learned import Learned
 from ganlib.core import files, params, paths, runtime
 from ganlib.data import datasets
-from ganlib.evaluation import metrics, scoring
+from ganlib.evaluation import metrics, realism, scoring
 from ganlib.formats import latent_format
 from ganlib.formats.interface import Codec
 from ganlib.inversion import modes
 from ganlib.inversion.invert import Inversion, InversionConfig, check_bits
-from ganlib.models import encoder, learned, prior
+from ganlib.models import checkpoints, classifier, encoder, learned, prior
 from ganlib.models.nets import Encoder, Generator
 
 
@@ -119,6 +123,32 @@ def prior_savings(G: Generator, E: Encoder, P: latent_format.LatentModel, images
                                  for b in bits] for name, c in coders.items()}, index=[f"{b} bits" for b in bits])
     sizes["raw"] = [latent_format.max_file_bytes(G.config.latent_dim, b) for b in bits]
     return sizes
+
+
+# ---------------------------------------------------------------- 02c_train_classifier
+NO_LABELS = ("the data set has no class labels (a folder data set needs one subfolder per class, the ImageFolder "
+             "layout), so there is no classifier: no accuracy, agreement, KID or FID")
+
+
+def train_classifier(run: str | Path, arrays: dict[str, np.ndarray], steps: int, batch_size: int, lr: float,
+                     seed: int) -> tuple[classifier.Classifier | None, dict]:
+    """02c_train_classifier: the realism study's feature network (:func:`ganlib.models.classifier.train`)
+    on the training split and its labels, its accuracy on the held-out split, saved to the run's
+    ``classifier.safetensors`` and ``classifier.json`` (last: the stage's target). Without labels
+    only the JSON is written, saying why (:data:`NO_LABELS`). Returns the model (or None) and the JSON."""
+    run = paths.RunDir(run)
+    if "train_labels" not in arrays:
+        meta = {"classes": 0, "reason": NO_LABELS}
+        files.write_text(run.classifier_config, json.dumps(meta, indent=2))
+        return None, meta
+    model, history = classifier.train(arrays["train"], arrays["train_labels"], steps, batch_size, lr, seed)
+    preds, _ = classifier.classify(model, arrays["test"])
+    meta = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "seconds": round(history["seconds"], 1),
+            "parameters": sum(p.numel() for p in model.parameters()), "class_names": arrays["classes"].tolist(),
+            "test_accuracy": float(np.mean(preds == arrays["test_labels"])), "test_images": len(preds),
+            "final_loss": float(history["loss"][-50:].mean())}
+    classifier.save(run, model, arrays["train"], meta)
+    return model, classifier.load_classifier(run)[1]
 
 
 # ---------------------------------------------------------------- 03_invert
@@ -270,15 +300,27 @@ def score_baselines(run: str | Path, arrays: dict[str, np.ndarray], codecs: Sequ
     in the run's ``baselines/<codec id>/<split>_<id>.<codec name>``. The rows go to ``baselines.csv``;
     the first :data:`KEEP_IMAGES` decoded images of the seed's schemes
     (:data:`ganlib.codecs.families.SUMMARY`) and of ``learned_codecs``, for 05's side-by-side grid, to
-    ``baselines.npz``. Returns both."""
+    ``baselines.npz``, and every decoded image, in the rows' order, for 04c, to ``baselines_decoded.npy``.
+    Returns the rows and the kept images."""
     run = paths.RunDir(run)
     keep = {(s.family, s.param) for s in families.SUMMARY.values()} | {(c.name, c.param) for c in learned_codecs}
     images = {split: split_images(arrays, split) for split in datasets.SPLITS}
-    table, decoded = scoring.score_codecs(codecs, images, run.baseline_file, keep=lambda c: (c.name, c.param) in keep,
-                                          bar=runtime.progress, keep_first=KEEP_IMAGES, workers=os.cpu_count() or 1)
-    datasets.save(run.baselines_npz, decoded)
+    table, decoded = scoring.score_codecs(codecs, images, run.baseline_file, bar=runtime.progress,
+                                          workers=os.cpu_count() or 1)
+    save_decoded(run.baselines_decoded, decoded)
+    kept = {f"{split}_{c.id}": decoded[f"{split}_{c.id}"][:KEEP_IMAGES] for split in images for c in codecs
+            if (c.name, c.param) in keep}
+    datasets.save(run.baselines_npz, kept)
     files.write_csv(run.baselines_csv, table)
-    return table, decoded
+    return table, kept
+
+
+def save_decoded(path: Path, decoded: dict[str, np.ndarray]) -> None:
+    """Every decoded image of :func:`ganlib.evaluation.scoring.score_codecs` (by split and codec, in
+    the order of its rows) as one uint8 array (rows, H, W, C) in ``path`` (.npy, atomically)."""
+    with files.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.concatenate(list(decoded.values())))
 
 
 # ---------------------------------------------------------------- 04b_residual
@@ -310,13 +352,76 @@ def score_residual(run: str | Path, arrays: dict[str, np.ndarray], base: GanCode
     the residual at each quality of ``webp``) on every evaluation image of each split
     (:func:`ganlib.evaluation.scoring.score_codecs`); each split's base layers are encoded once and
     shared by every codec. Files go to the run's ``residual/<codec id>/<split>_<id>.<codec name>``, the
-    rows to ``residual.csv``. Returns the rows and the decoded images by ``"<split>_<codec id>"``."""
+    rows to ``residual.csv``, the decoded images in the rows' order to ``residual_decoded.npy``. Returns
+    the rows and the first :data:`KEEP_IMAGES` decoded images by ``"<split>_<codec id>"``."""
     run = paths.RunDir(run)
     codecs = [residual.Layered(base, layer) for layer in [residual.BaseOnly(), *layers]]
     codecs += [residual.Layered(base, residual.WebpResidual(q, arrays["train"].shape[3])) for q in webp]
     images = {split: split_images(arrays, split) for split in datasets.SPLITS}
     table, decoded = scoring.score_codecs(codecs, images, run.residual_file, encode=_encode_layered,
-                                          prepare=base.encode_batch, bar=runtime.progress, keep_first=KEEP_IMAGES,
-                                          workers=os.cpu_count() or 1)
+                                          prepare=base.encode_batch, bar=runtime.progress, workers=os.cpu_count() or 1)
+    save_decoded(run.residual_decoded, decoded)
     files.write_csv(run.residual_csv, table)
-    return table, decoded
+    return table, {k: v[:KEEP_IMAGES] for k, v in decoded.items()}
+
+
+# ---------------------------------------------------------------- 04c_realism
+def score_realism(run: str | Path, arrays: dict[str, np.ndarray], model: classifier.Classifier, subsets: int,
+                  seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """04c_realism: the classifier's prediction and features of every decoded set
+    (:func:`ganlib.evaluation.realism.decoded_sets`), scored by :func:`ganlib.evaluation.realism.score_set`
+    against the real held-out images that are not evaluation images (the KID and FID reference;
+    every feature divided by the reference's :func:`ganlib.evaluation.realism.feature_scale`), with
+    the references per split: the originals, and as many random samples of the generator and
+    images of uniform noise (both drawn from ``seed``; noise scored against the originals' labels).
+    Writes ``realism_images.csv`` (codec, param, split, image_id, label, pred, original_pred,
+    correct, agrees), then ``realism.csv`` (:data:`ganlib.evaluation.realism.COLUMNS`; last, the
+    stage's target); returns both."""
+    run = paths.RunDir(run)
+    reference_ids = np.setdiff1d(np.arange(len(arrays["test"])), arrays["unseen_ids"])
+    reference = classifier.classify(model, arrays["test"][reference_ids])[1]
+    scale = realism.feature_scale(reference)
+    truth = {s: arrays[("train" if s == "seen" else "test") + "_labels"][arrays[f"{s}_ids"]] for s in datasets.SPLITS}
+    originals = {s: classifier.classify(model, split_images(arrays, s)[1]) for s in datasets.SPLITS}
+    n = max(len(t) for t in truth.values())
+    G = checkpoints.load_generator(run, runtime.device())
+    with torch.no_grad():
+        z = torch.randn(n, G.config.latent_dim, generator=torch.Generator().manual_seed(seed))
+        fake = runtime.to_uint8(G(z.to(runtime.device())))
+    noise = np.random.default_rng(seed).integers(0, 256, (n, *arrays["test"].shape[1:]), dtype=np.uint8)
+    rows, per_image = [], []
+    for split in datasets.SPLITS:
+        k = len(truth[split])
+        for name, images, labels in (("original", None, truth[split]), ("samples", fake[:k], None),
+                                     ("noise", noise[:k], truth[split])):
+            preds, feats = originals[split] if images is None else classifier.classify(model, images)
+            rows.append({"codec": name, "param": np.nan, "split": split, **realism.score_set(
+                preds, feats / scale, reference / scale, labels, None if images is not None else preds, subsets,
+                seed)})
+    position = {s: {int(i): k for k, i in enumerate(arrays[f"{s}_ids"])} for s in datasets.SPLITS}
+    for codec, param, split, group, images in runtime.progress(list(realism.decoded_sets(run)), desc="realism"):
+        at = [position[split][int(i)] for i in group.image_id]
+        preds, feats = classifier.classify(model, images)
+        labels, original = truth[split][at], originals[split][0][at]
+        mse = (255.0 ** 2 / 10 ** (group.psnr.clip(upper=200) / 10)).mean()
+        rows.append({"codec": codec, "param": param, "split": split, "bpp": group.bpp.mean(),
+                     "psnr": group.psnr.mean(), "mse": mse, "ssim": group.ssim.mean(),
+                     **realism.score_set(preds, feats / scale, reference / scale, labels, original, subsets, seed)})
+        per_image.append(pd.DataFrame({"codec": codec, "param": param, "split": split, "image_id": group.image_id,
+                                       "label": labels, "pred": preds, "original_pred": original,
+                                       "correct": preds == labels, "agrees": preds == original}))
+    table = pd.DataFrame(rows, columns=realism.COLUMNS)
+    images_table = pd.concat(per_image, ignore_index=True)
+    files.write_csv(run.realism_images_csv, images_table)
+    files.write_csv(run.realism_csv, table)  # last: the stage's target
+    return table, images_table
+
+
+def no_realism(run: str | Path) -> pd.DataFrame:
+    """04c_realism without a classifier (no labels: :data:`NO_LABELS`): ``realism.csv`` with its
+    columns and no rows, so 05 says why rather than printing empty columns. Returns it."""
+    run = paths.RunDir(run)
+    table = pd.DataFrame(columns=realism.COLUMNS)
+    files.write_csv(run.realism_images_csv, pd.DataFrame(columns=["codec", "param", "split", "image_id"]))
+    files.write_csv(run.realism_csv, table)
+    return table

@@ -44,7 +44,7 @@ from traitlets.config import Config
 
 from ganlib.codecs import families
 from ganlib.core import files
-from ganlib.evaluation import analysis
+from ganlib.evaluation import analysis, realism
 
 RESULTS = "05_results.ipynb"
 PROJECT = "GAN reversal image compression"
@@ -497,11 +497,31 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
 # Where each generated block lives: the README keeps the verdicts and the seed's table, docs/results.md the rest
 # (``python -m ganlib.report reports/default --readme README.md --results docs/results.md``; the study's block from
 # reports/study/). Each block is in exactly one of the two files (tests/system/test_readme.py checks it).
-README_BLOCKS = ("verdicts", "results")
+README_BLOCKS = ("verdicts", "results", "realism")
 RESULTS_BLOCKS = ("timings", "strongest", "bd_rate", "residual", "budget", "tradeoff", "speed")
 STUDY_BLOCK, LEARNED_BLOCK = "study", "learned"  # from reports/study/ and reports/learned/
 DOCUMENTS = {"readme": ("README.md", README_BLOCKS),
              "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK, LEARNED_BLOCK))}
+def _realism_label(row) -> str:
+    if row.codec in realism.REFERENCE_NAMES:
+        return f"reference: {realism.REFERENCE_NAMES[row.codec]}"
+    return families.label(row.codec, row.param)
+
+
+def _plus_minus(column: str, half: str, spec: str) -> Callable:
+    """A cell function: the row's ``column`` ± its ``half`` column, each in ``spec`` ("—" when missing)."""
+    def value(row):
+        v, h = row.get(column), row.get(half)
+        return MISSING if _missing(v) else spec.format(v) + ("" if _missing(h) else f" ± {spec.format(h)}")
+    return value
+
+
+REALISM_COLUMNS = {"Codec": (_realism_label, "{}"), "Images": ("n_images", "{:.0f}"), "BPP": ("bpp", "{:.3f}"),
+                   "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}"),
+                   "Accuracy (%)": (_plus_minus("accuracy_pct", "accuracy_ci95_pct", "{:.1f}"), "{}"),
+                   "Agreement (%)": (_plus_minus("agreement_pct", "agreement_ci95_pct", "{:.1f}"), "{}"),
+                   "KID (± std)": (_plus_minus("kid", "kid_std", "{:.4f}"), "{}"),
+                   "FID (biased)": ("fid", "{:.2f}")}
 LAYERED_POINT_COLUMNS = {"Codec": (lambda r: families.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
                          "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
@@ -515,6 +535,9 @@ def table_markdown(frame, columns: Mapping[str, tuple]) -> str:
     for i in range(len(rows)):
         out.append("| " + " | ".join(html.unescape(cell(values[h][i], spec[1])) for h, spec in columns.items()) + " |")
     return "\n".join(out)
+
+
+REALISM_MATCHED = "realism_matched.csv"  # 05: the realism study's codecs near GAN reversal's rate, and references
 
 
 def readme_blocks(directory: str | Path) -> dict[str, str]:
@@ -533,6 +556,8 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         blocks["verdicts"] = "\n".join(f"- **Claim {i}: {v['claim']}** *{v['status'].capitalize()}.* "
                                        + " ".join(v["evidence"]) for i, v in enumerate(found["verdicts"], 1))
         gap = found.get("encoder_gap", "")
+    if (d / REALISM_MATCHED).is_file():
+        blocks["realism"] = table_markdown(realism.for_display(pd.read_csv(d / REALISM_MATCHED)), REALISM_COLUMNS)
     if (d / "stage_times.csv").is_file():
         t = pd.read_csv(d / "stage_times.csv")
         minutes, seconds = divmod(round(t.seconds.sum()), 60)

@@ -280,3 +280,92 @@ def quality_speed(modes: pd.DataFrame, title: str, quality: Sequence[str] = ("ss
     fig.suptitle(title)
     _legend_below(fig, *axes[0, 0].get_legend_handles_labels(), ncol=2)
     return fig
+
+
+REALISM_METRICS = {"accuracy": "classifier accuracy", "agreement": "agreement with the original's class",
+                   "kid": "KID (log scale)"}
+REFERENCE_LINES = {"original": ("black", "--"), "samples": ("#d62728", ":"), "noise": ("0.5", "-.")}
+
+
+def realism_figure(table: pd.DataFrame, metric: str, title: str, splits: Sequence[str] = SPLITS):
+    """A realism metric of ``table`` (:data:`ganlib.evaluation.realism.COLUMNS`: ``accuracy``,
+    ``agreement`` or ``kid``) against mean rate for every codec, one panel per split, log rate
+    axis; the references (originals, the generator's samples, noise) as horizontal lines where
+    they have a value. KID is drawn on a log axis (values <= 0 are not drawn)."""
+    fig, axes = plt.subplots(1, len(splits), figsize=(5.6 * len(splits), 4.6), squeeze=False, sharey=True)
+    handles = {}
+    for ax, split in zip(axes[0], splits):
+        here = table[(table.split == split) & np.isfinite(table[metric])]
+        here = here[here[metric] > 0] if metric == "kid" else here
+        for codec in families.order(here.codec):
+            k = here[(here.codec == codec) & np.isfinite(here.bpp)].sort_values("bpp")
+            if k.empty:
+                continue
+            st = family_style(codec)
+            (line,) = ax.plot(k.bpp, k[metric], "-" if len(k) > 1 else "", color=st["color"], marker=st["marker"],
+                              lw=st["lw"], ms=st["ms"], zorder=st.get("zorder", 2))
+            handles.setdefault(st["label"], line)
+        for name, (colour, dash) in REFERENCE_LINES.items():
+            ref = here[(here.codec == name)]
+            if len(ref):
+                line = ax.axhline(ref[metric].iloc[0], color=colour, ls=dash, lw=1.2)
+                handles.setdefault(f"reference: {name}", line)
+        if metric == "kid":
+            ax.set_yscale("log")
+        ax.set_ylabel(REALISM_METRICS.get(metric, metric))
+        ax.set_title(f"{split} images")
+        _log_rate_axis(ax, "bits per pixel, whole file (log scale)")
+        sns.despine(ax=ax)
+    fig.suptitle(title)
+    _legend_below(fig, list(handles.values()), list(handles), ncol=4)
+    return fig
+
+
+def perception_distortion(points: pd.DataFrame, title: str, samples_kid: float | None = None):
+    """The perception–distortion plane (Blau and Michaeli 2019) at matched rates: one panel per
+    ``target_bpp`` of ``points`` (:func:`ganlib.evaluation.realism.figure_points`), MSE on the x axis,
+    KID on the y axis (both log), one point per codec labelled with its rate; the generator's own
+    samples' KID as a dotted line."""
+    targets = sorted(points.target_bpp.unique())
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 4.4), squeeze=False, sharey=True)
+    handles = {}
+    for ax, target in zip(axes[0], targets):
+        here = points[(points.target_bpp == target) & (points.kid > 0)]
+        for r in here.itertuples():
+            st = family_style(r.codec)
+            (dot,) = ax.plot([r.mse], [r.kid], st["marker"], color=st["color"], ms=st["ms"] + 3, ls="")
+            handles.setdefault(st["label"], dot)
+            ax.annotate(f"{r.bpp:.2f}", (r.mse, r.kid), xytext=(5, 3), textcoords="offset points", fontsize=8)
+        if samples_kid is not None and samples_kid > 0:
+            handles.setdefault("generator's samples", ax.axhline(samples_kid, color="#d62728", ls=":", lw=1.2))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("distortion: MSE (log scale)")
+        ax.set_ylabel("perception: KID (log scale)")
+        ax.set_title(f"near {target:.2f} bpp")
+        sns.despine(ax=ax)
+    fig.suptitle(title)
+    _legend_below(fig, list(handles.values()), list(handles), ncol=4)
+    return fig
+
+
+def class_grid(originals: np.ndarray, true_classes: Sequence[str], columns: Sequence[dict], title: str,
+               scale: float = 1.35):
+    """The same images (rows) as decoded by each codec (columns, as
+    :func:`ganlib.evaluation.realism.grid_columns` returns them), originals first; under each image
+    the class the classifier gives it, in red where that is not the true class."""
+    heads = ["original"] + [f"{c['label']}\n{c['bpp']:.2f} bpp" for c in columns]
+    images = [originals] + [c["images"] for c in columns]
+    names = [list(true_classes)] + [c["classes"] for c in columns]
+    right = [[True] * len(originals)] + [c["right"] for c in columns]
+    n = len(originals)
+    fig, axes = plt.subplots(n, len(images), figsize=(scale * 1.5 * len(images), scale * 1.2 * n + 1.2),
+                             squeeze=False)
+    for col in range(len(images)):
+        axes[0, col].set_title(_wrap(heads[col]), fontsize=9)
+        for r in range(n):
+            _show(axes[r, col], images[col][r])
+            axes[r, col].set_xlabel(names[col][r], fontsize=8, color="black" if right[col][r] else "#d62728")
+    fig.suptitle(title)
+    fig.subplots_adjust(wspace=0.1, hspace=0.35, top=1 - 1.1 / fig.get_size_inches()[1], bottom=0.04)
+    return fig

@@ -134,3 +134,39 @@ def test_image_files_are_read_only_if_regular_and_bounded(tmp_path, monkeypatch)
     monkeypatch.setattr(datasets, "MAX_IMAGE_BYTES", 10)
     with pytest.raises(datasets.ImageError, match=r"a.png: cannot read it \(\d+ bytes, longer than the 10 bytes"):
         datasets.read_image(tmp_path / "a.png", 28, 1)
+
+
+def test_fashion_mnist_carries_its_labels_and_class_names(idx_dir):
+    arrays = datasets.load("fashion_mnist", str(idx_dir), 28, 1, 0)
+    raw = datasets.read_idx(idx_dir / (datasets.IDX_FILES["test_labels"] + ".gz"))
+    assert np.array_equal(arrays["test_labels"], raw) and arrays["train_labels"].shape == (20,)
+    assert arrays["classes"].tolist() == list(datasets.FASHION_CLASSES)
+
+
+def test_a_folder_in_the_imagefolder_layout_carries_labels(tmp_path, rng):
+    for name in ("cats", "dogs", "owls"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((28, 28), 60 * ("cats", "dogs", "owls").index(name), np.uint8)).save(
+                tmp_path / name / f"{i}.png")
+    a = datasets.load("folder", str(tmp_path), 28, 1, seed=0, unseen_fraction=0.25)
+    assert a["classes"].tolist() == ["cats", "dogs", "owls"]
+    for split in ("train", "test"):  # each image keeps its folder's label through the seeded split
+        assert np.array_equal(a[f"{split}_labels"], a[split][:, 0, 0, 0] // 60)
+    (tmp_path / "stray.png").write_bytes((tmp_path / "cats" / "0.png").read_bytes())
+    assert "train_labels" not in datasets.load("folder", str(tmp_path), 28, 1, seed=0)  # not every image has a class
+
+
+def test_a_flat_folder_has_no_labels(tmp_path, rng):
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    assert not {"train_labels", "test_labels", "classes"} & set(datasets.load("folder", str(tmp_path), 28, 1, 0))
+
+
+def test_shapes_are_labelled_with_their_largest_shape():
+    images, labels = datasets.shapes_labelled(40, 28, 3, seed=0)
+    assert np.array_equal(images, datasets.shapes(40, 28, 3, seed=0))
+    assert labels.dtype == np.int64 and set(labels) == set(range(len(datasets.SHAPE_KINDS)))
+    arrays = datasets.load("shapes", None, 28, 3, 0, n_images=40)
+    assert arrays["classes"].tolist() == list(datasets.SHAPE_KINDS)
+    assert len(arrays["train_labels"]) + len(arrays["test_labels"]) == 40

@@ -159,3 +159,19 @@ def test_shipped_models_load_only_for_their_data(images, tmp_path):
         learned.load_shipped(shipped, run, ["factorized_ssim"], images[::-1].copy())
     with pytest.raises(ValueError, match="learned_models: hyperprior not in"):
         learned.load_shipped(shipped, run, ["hyperprior"], images)
+
+
+@pytest.mark.parametrize("kind", learned.MODELS)
+def test_batches_code_as_single_images_do(images, kind, monkeypatch):
+    """encode_batch and decode_batch (several network passes: BATCH is 3 here) give the files and
+    images that encode and decode give one at a time."""
+    torch.manual_seed(0)
+    model = learned.build(channels=1, n=8, m=12, model=kind).eval()
+    model.update(force=True)
+    codec = Learned(model, 0.01, (28, 28, 1))
+    monkeypatch.setattr("ganlib.codecs.learned.BATCH", 3)
+    blobs = codec.encode_batch(images)
+    assert blobs == [codec.encode(im) for im in images]
+    assert np.array_equal(codec.decode_batch(blobs), np.stack([codec.decode(b) for b in blobs]))
+    with pytest.raises(ValueError, match="images must be"):
+        codec.encode_batch(images[:, :20])

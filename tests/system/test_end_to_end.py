@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ganlib.evaluation import analysis
+from ganlib.evaluation import analysis, realism
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,15 +45,15 @@ def test_summary_and_report(smoke):
     assert "import numpy" not in html  # code hidden
     controls = ["03_invert_seen_ssim", "03_invert_unseen_mse", "03_invert_seen_hybrid", "03_invert_unseen_hybrid",
                 "03_invert_seen_encoder", "03_invert_unseen_encoder"]
-    pages = ["01_data", "02_train_gan", "02b_train_encoder", "03_invert_seen", "03_invert_unseen", *controls,
-             "03b_tradeoff", "04_baselines", "04b_residual", "05_results"]
+    pages = ["01_data", "02_train_gan", "02b_train_encoder", "02c_train_classifier", "03_invert_seen",
+             "03_invert_unseen", *controls, "03b_tradeoff", "04_baselines", "04b_residual", "04c_realism", "05_results"]
     for name in pages:
         assert (work / f"reports/smoke/{name}.html").is_file()
         assert f"{name}.html" in html
 
 
 def test_report_opens_with_the_verdict_and_every_page_is_clean(smoke):
-    """The report: a real title, the three verdicts before the first table, no NaN; every
+    """The report: a real title, the four verdicts before the first table, no NaN; every
     page: nothing fetched (no external script or stylesheet), at most 3 stderr output blocks, no
     absolute path of this machine."""
     work, _ = smoke
@@ -61,8 +61,8 @@ def test_report_opens_with_the_verdict_and_every_page_is_clean(smoke):
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert "GAN reversal image compression" in title and title != "Notebook"
     assert html.index('class="verdicts"') < html.index("<table")
-    assert html.count('class="verdict ') == 3 and 'id="contents"' in html
-    for claim in ["lowest-quality JPEG (q=1)", "seen in training are easier"]:
+    assert html.count('class="verdict ') == 4 and 'id="contents"' in html
+    for claim in ["lowest-quality JPEG (q=1)", "seen in training are easier", "keeps an image's class and realism"]:
         assert html.index(claim) < html.index("<table")
     text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", html)  # base64 can spell anything
     assert not re.search(r"\bnan\b", text, re.I), "NaN in the report"
@@ -128,3 +128,18 @@ def test_speed_benchmark_times_every_codec_and_gan_mode(smoke):
     assert (pd.to_numeric(timed.encode_ms_per_image) > 0).all() and (speed.decode_ms_per_image > 0).all()
     assert speed.ssim.between(-1, 1).all() and (speed.bpp > 0).all()
     assert "peak resident memory" in done.stdout
+
+
+def test_realism_study_scores_every_decoded_set_with_its_references(smoke):
+    """04c: every codec, parameter and split of rd.csv has accuracy, agreement, KID and FID on all
+    its images; the references are there, and the originals agree with themselves."""
+    work, _ = smoke
+    table = pd.read_csv(work / "runs/smoke/realism.csv")
+    rd = pd.read_csv(work / "reports/smoke/rd.csv")
+    assert set(zip(rd.codec, rd.param.fillna(-1).round(6), rd.split)) <= set(
+        zip(table.codec, table.param.fillna(-1).round(6), table.split))
+    assert set(realism.REFERENCES) <= set(table.codec)
+    coded = table[~table.codec.isin(realism.REFERENCES)]
+    assert coded[["accuracy", "agreement", "kid", "kid_std", "fid"]].notna().all().all()
+    originals = table[table.codec == "original"]
+    assert (originals.agreement == 1.0).all() and (originals.n_images == 12).all()
