@@ -2,15 +2,17 @@
 base image b = G(z_hat) and, after it, a coding of x given b, so quality no longer stops at the
 generator's ceiling. Images are uint8 (H, W, C).
 
-The layered file (codec ids ``gan_residual`` and ``gan_residual_webp``) is a length byte n, the
-base layer (n bytes: a latent file, which :class:`ganlib.codecs.gan.GanCodec` decodes on its own;
-:func:`split` cuts it out) and the enhancement layer, to the end of the file; ``docs/formats.md``
-describes it. Enhancement layers: :class:`LearnedResidual` (a trained
-:class:`ganlib.models.learned.ConditionalPrior`), :class:`WebpResidual` (WebP on the residual, the
-control) and :class:`BaseOnly` (empty: the base alone, ``gan_residual`` at λ = 0).
+The file (codec ids ``gan_residual`` and ``gan_residual_webp``) is a layered file
+(:mod:`ganlib.formats.layered_format`: a marker byte with the enhancement's kind, the base layer,
+a latent file that :class:`ganlib.codecs.gan.GanCodec` decodes on its own, the enhancement layer
+and a checksum). Enhancement layers: :class:`LearnedResidual` (a trained
+:class:`ganlib.models.learned.ConditionalPrior`, named in the file by its fingerprint),
+:class:`WebpResidual` (WebP on the residual, the control) and :class:`BaseOnly` (empty: the base
+alone, ``gan_residual`` at λ = 0). :class:`Decoder` reads any layered or latent file of a model.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,37 +22,23 @@ import torch
 
 from ganlib.codecs import classical
 from ganlib.core import files, params, paths, runtime
-from ganlib.formats import latent_format
+from ganlib.formats import latent_format, layered_format
 from ganlib.formats.interface import Codec, CodecError
 from ganlib.models import learned
-
-MAX_BASE_BYTES = 255  # the length byte's limit
-
-
-def split(data: bytes) -> tuple[bytes, bytes]:
-    """A layered file -> (base layer, enhancement layer); CodecError if it is too short."""
-    data = bytes(data)
-    if not data or 1 + data[0] > len(data):
-        raise CodecError(f"truncated layered file: {len(data)} bytes, base layer of "
-                         f"{data[0] if data else '?'} bytes announced")
-    return data[1:1 + data[0]], data[1 + data[0]:]
-
-
-def join(base: bytes, enhancement: bytes) -> bytes:
-    """The layered file of a base layer and an enhancement layer."""
-    if len(base) > MAX_BASE_BYTES:
-        raise ValueError(f"a base layer of {len(base)} bytes does not fit the layered format (at most 255)")
-    return bytes([len(base)]) + bytes(base) + bytes(enhancement)
 
 
 class LearnedResidual:
     """x given b with a trained :class:`ganlib.models.learned.ConditionalPrior`; its bytes are the
     entropy coder's string."""
 
-    family = "gan_residual"
+    family, kind = "gan_residual", "learned"
 
     def __init__(self, model: learned.ConditionalPrior, lam: float):
         self.model, self.param = model.cpu().eval(), lam
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode() + tensor.detach().contiguous().numpy().tobytes())
+        self.coder = digest.digest()[:layered_format.CODER_BYTES]  # what a layered file names its coder by
 
     def _unit(self, image: np.ndarray) -> torch.Tensor:
         return learned.pad(learned.to_unit(image[None]), learned.multiple("conditional", self.model.down))
@@ -70,8 +58,7 @@ class LearnedResidual:
 class BaseOnly:
     """No enhancement: an empty layer, decoded as the base image itself (``gan_residual`` at λ = 0)."""
 
-    family = "gan_residual"
-    param = 0.0
+    family, kind, param, coder = "gan_residual", "base", 0.0, b""
 
     def encode(self, image: np.ndarray, base: np.ndarray) -> bytes:
         return b""
@@ -86,7 +73,7 @@ class WebpResidual:
     """x given b as WebP at ``quality`` of r = clip(round((x - b) / 2) + 128, 0, 255): residuals
     beyond ±255 lose their last bit and their extremes."""
 
-    family = "gan_residual_webp"
+    family, kind, coder = "gan_residual_webp", "webp", b""
 
     def __init__(self, quality: int, channels: int = 1):
         self.param, self.webp = quality, classical.codec("webp", quality, channels)
@@ -115,29 +102,79 @@ class Layered(Codec):
         encoded for these images (so that several enhancement rates share one search)."""
         base_files = self.base.encode_batch(images) if base_files is None else list(base_files)
         bases = self.base.decode_batch(base_files)
-        return [join(f, self.enhancement.encode(x, b)) for f, x, b in zip(base_files, images, bases, strict=True)]
+        e = self.enhancement
+        return [layered_format.pack(layered_format.LayeredFile(e.kind, f, e.encode(x, b), e.coder))
+                for f, x, b in zip(base_files, images, bases, strict=True)]
 
     def encode(self, image: np.ndarray) -> bytes:
         return self.encode_batch(image[None])[0]
 
     def decode_base(self, data: bytes) -> np.ndarray:
         """The base layer alone, G(z_hat): what a decoder without the enhancement layer shows."""
-        return self.base.decode(split(data)[0])
+        return self.base.decode(self._unpack(data).base)
+
+    def _unpack(self, data: bytes) -> layered_format.LayeredFile:
+        f, e = layered_format.unpack(data), self.enhancement
+        if (f.kind, f.coder) != (e.kind, e.coder):
+            raise CodecError(f"a layered file of kind {f.kind} {f.coder.hex()}, not of this codec's {e.kind} "
+                             f"{e.coder.hex()}".replace("  ", " ").rstrip())
+        return f
 
     def decode(self, data: bytes) -> np.ndarray:
-        base, enhancement = split(data)
-        b = self.base.decode(base)
-        try:
-            return self.enhancement.decode(enhancement, b)
-        except CodecError:
-            raise
-        except Exception as error:  # the entropy decoder or WebP on bytes that are not theirs
-            raise CodecError(f"corrupt enhancement layer ({len(enhancement)} bytes): {error}") from error
+        return decode_layers(self._unpack(data), self.base, self.enhancement)
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
-        """From the base layer's payload to the end: the length byte and the base's header are header
-        (the base's 2-byte CRC, inside the span, is counted as payload)."""
-        return 1 + latent_format.HEADER_BYTES, len(data)
+        """From the base layer's payload to the checksum: the marker, the base's length and header,
+        and the file's checksum are header (the base's own CRC, inside the span, counts as payload)."""
+        return 2 + latent_format.HEADER_BYTES, len(data) - layered_format.CHECK_BYTES
+
+
+def decode_layers(f: layered_format.LayeredFile, base, enhancement) -> np.ndarray:
+    """The image of a layered file's parts ``f`` (not lossless): the base layer decoded by ``base``
+    (a GanCodec), then ``enhancement`` (a layer of ``f.kind``) applied; CodecError if either is damaged."""
+    b = base.decode(f.base)
+    try:
+        return enhancement.decode(f.enhancement, b)
+    except CodecError:
+        raise
+    except Exception as error:  # the entropy decoder or WebP on bytes that are not theirs
+        raise CodecError(f"corrupt enhancement layer ({len(f.enhancement)} bytes): {error}") from error
+
+
+class Decoder:
+    """Decodes every file of one model: latent files (by ``base``, a GanCodec), and layered files of
+    any kind, the learned ones by the residual coder the file names (among ``coders``)."""
+
+    def __init__(self, base, coders: Sequence[LearnedResidual] = ()):
+        self.base, self.coders = base, {c.coder: c for c in coders}
+
+    def decode(self, data: bytes) -> np.ndarray:
+        if not layered_format.is_layered(data):
+            return self.base.decode(data)
+        f = layered_format.unpack(data)
+        if f.kind == "lossless":
+            return decode_png(f.enhancement, self.base.shape)
+        if f.kind == "learned" and f.coder not in self.coders:
+            raise CodecError(f"made with residual coder {f.coder.hex()}, which this model does not have "
+                             f"(it has {', '.join(c.hex() for c in self.coders) or 'none'})")
+        layer = {"base": BaseOnly(), "webp": WebpResidual(0, self.base.shape[2])}.get(f.kind) or self.coders[f.coder]
+        return decode_layers(f, self.base, layer)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 (H, W, C) -> PNG bytes (the lossless fallback), as small as Pillow makes them."""
+    return classical.codec("png", None, image.shape[2]).encode(image)
+
+
+def decode_png(data: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """PNG bytes of a lossless layered file -> uint8 ``shape``; CodecError unless it is a PNG of that shape."""
+    try:
+        image = classical.codec("png", None, shape[2]).decode(data)
+    except Exception as error:  # noqa: BLE001 - Pillow's errors on bytes that are not a PNG
+        raise CodecError(f"corrupt lossless layer ({len(data)} bytes): {params.one_line(error, 200)}") from None
+    if image.shape != tuple(shape):
+        raise CodecError(f"lossless layer of shape {image.shape}, the model's images are {tuple(shape)}")
+    return image
 
 
 def base_images(base, images: np.ndarray, batch: int = 256, progress: bool = False) -> np.ndarray:

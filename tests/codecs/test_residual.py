@@ -1,3 +1,4 @@
+import binascii
 import json
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from ganlib.codecs import residual, zoo
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import paths
 from ganlib.evaluation import metrics
-from ganlib.formats import latent_format
+from ganlib.formats import latent_format, layered_format
 from ganlib.inversion import invert
 from ganlib.models import checkpoints, learned, prior
 
@@ -29,16 +30,6 @@ def conditional():
     model = learned.build(channels=1, n=8, m=12, model="conditional").eval()
     model.update(force=True)
     return residual.LearnedResidual(model, 0.01)
-
-
-def test_split_and_join():
-    assert residual.split(residual.join(b"abc", b"de")) == (b"abc", b"de")
-    assert residual.split(residual.join(b"abc", b"")) == (b"abc", b"")
-    for bad in (b"", b"\x05abc"):
-        with pytest.raises(latent_format.CodecError, match="truncated layered file"):
-            residual.split(bad)
-    with pytest.raises(ValueError, match="base layer of 256 bytes does not fit"):
-        residual.join(bytes(256), b"")
 
 
 def test_webp_residual_round_trip(images):
@@ -58,26 +49,33 @@ def test_layered_file_holds_a_base_layer_that_decodes_alone(images, base, condit
     assert layered.name == enhancement.family and layered.param == enhancement.param
     blobs = layered.encode_batch(images[:3])
     for blob, x in zip(blobs, images[:3]):
-        base_file, _ = residual.split(blob)
-        assert np.array_equal(layered.decode_base(blob), base.decode(base_file))  # the base decoder alone
+        f = layered_format.unpack(blob)
+        assert f.kind == enhancement.kind and f.coder == enhancement.coder
+        assert np.array_equal(layered.decode_base(blob), base.decode(f.base))  # the base decoder alone
         decoded = layered.decode(blob)
         assert decoded.shape == x.shape and decoded.dtype == np.uint8
-        assert layered.payload_span(blob) == (1 + latent_format.HEADER_BYTES, len(blob))
+        assert np.array_equal(residual.Decoder(base, [conditional]).decode(blob), decoded)  # the command line's
+        assert layered.payload_span(blob) == (2 + latent_format.HEADER_BYTES, len(blob) - 2)
     # the base layers encoded once can be shared by several enhancement rates
-    shared = layered.encode_batch(images[:3], [residual.split(b)[0] for b in blobs])
+    shared = layered.encode_batch(images[:3], [layered_format.unpack(b).base for b in blobs])
     assert shared == blobs
 
 
-def test_layered_decoding_refuses_damage(images, base):
+def test_layered_decoding_refuses_damage_and_other_coders(images, base, conditional):
     layered = residual.Layered(base, residual.WebpResidual(50))
     blob = layered.encode(images[0])
     with pytest.raises(latent_format.CodecError):
         layered.decode(blob[:3])
-    n = blob[0]
+    f = layered_format.unpack(blob)
     with pytest.raises(latent_format.CodecError, match="corrupt enhancement layer"):
-        layered.decode(blob[:1 + n] + b"not webp")
-    with pytest.raises(latent_format.CodecError):  # the base layer's checksum
-        layered.decode(blob[:2] + bytes([blob[2] ^ 1]) + blob[3:])
+        layered.decode(layered_format.pack(layered_format.LayeredFile("webp", f.base, b"not webp")))
+    with pytest.raises(latent_format.CodecError, match="checksum"):
+        layered.decode(blob[:3] + bytes([blob[3] ^ 1]) + blob[4:])
+    with pytest.raises(latent_format.CodecError, match="not of this codec's learned"):
+        residual.Layered(base, conditional).decode(blob)
+    learned_file = residual.Layered(base, conditional).encode(images[0])
+    with pytest.raises(latent_format.CodecError, match="which this model does not have"):
+        residual.Decoder(base).decode(learned_file)
 
 
 @pytest.mark.parametrize("kwargs, name", [({"base_bits": 0}, "base_bits"), ({"lambdas": [0]}, "lambdas"),
@@ -117,11 +115,9 @@ def test_an_empty_enhancement_layer_is_the_base_alone(images, base, tmp_path):
     layered = residual.Layered(base, residual.BaseOnly())
     assert (layered.name, layered.param) == ("gan_residual", 0.0)
     blob = layered.encode(images[0])
-    base_file, enhancement = residual.split(blob)
-    assert enhancement == b"" and len(blob) == len(base_file) + 1
-    assert np.array_equal(layered.decode(blob), base.decode(base_file))
-    with pytest.raises(latent_format.CodecError, match="no coder for it"):
-        layered.decode(blob + b"x")
+    f = layered_format.unpack(blob)
+    assert (f.kind, f.enhancement) == ("base", b"") and len(blob) == len(f.base) + 4
+    assert np.array_equal(layered.decode(blob), base.decode(f.base))
     meta = {"base_bits": 6, "loss": "mse", "n": 8, "m": 12, "runs": []}
     paths.RunDir(tmp_path).residual_meta.write_text(json.dumps(meta))
     assert isinstance(zoo.layered(tmp_path, "gan_residual", 0, base=base).enhancement, residual.BaseOnly)
@@ -138,19 +134,26 @@ def golden_gan():
 
 
 def test_golden_layered_files(golden_gan):
-    """tests/golden/layered_*.grl: the length byte, then the golden latent file b8_range.gan byte for
-    byte, then the enhancement layer; they decode to the committed pixels (the base-only file to
-    b8_range.npy, the WebP one to layered_webp.npy)."""
+    """tests/golden/layered_*.grl: the marker byte with the kind, the length byte, the golden latent
+    file b8_range.gan byte for byte, the enhancement layer, the CRC-16; the lossless file the marker
+    and a PNG. They decode to the committed pixels (base-only and lossless to b8_range.npy, the WebP
+    one to layered_webp.npy), by their codec and by the command line's decoder."""
     base_file = (GOLDEN / "b8_range.gan").read_bytes()
     base_only = (GOLDEN / "layered_base_only.grl").read_bytes()
-    assert base_only == bytes([len(base_file)]) + base_file
+    assert base_only == bytes([0xE0, len(base_file)]) + base_file + bytes.fromhex("f003")
+    decoder = residual.Decoder(golden_gan)
+    for name, expected in (("layered_base_only.grl", "b8_range.npy"), ("layered_webp.grl", "layered_webp.npy"),
+                           ("layered_lossless.grl", "b8_range.npy")):
+        assert np.array_equal(decoder.decode((GOLDEN / name).read_bytes()), np.load(GOLDEN / expected)), name
     assert np.array_equal(residual.Layered(golden_gan, residual.BaseOnly()).decode(base_only),
                           np.load(GOLDEN / "b8_range.npy"))
     webp = (GOLDEN / "layered_webp.grl").read_bytes()
-    assert webp[0] == len(base_file) and webp[1:1 + len(base_file)] == base_file and len(webp) == 113
+    assert webp[:2] == bytes([0xE2, len(base_file)]) and webp[2:2 + len(base_file)] == base_file and len(webp) == 116
     layered = residual.Layered(golden_gan, residual.WebpResidual(50))
     assert np.array_equal(layered.decode(webp), np.load(GOLDEN / "layered_webp.npy"))
     assert np.array_equal(layered.decode_base(webp), np.load(GOLDEN / "b8_range.npy"))
+    lossless = (GOLDEN / "layered_lossless.grl").read_bytes()
+    assert lossless[0] == 0xE3 and lossless[1:9] == b"\x89PNG\r\n\x1a\n"
 
 
 EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete"]), st.integers(0, 10**6),
@@ -158,19 +161,28 @@ EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "insert", "delete"]),
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(st.sampled_from(["layered_base_only.grl", "layered_webp.grl"]), EDITS)
-def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, mutate, name, edits):
-    """Any mutation of a layered file (length byte, base layer or enhancement) decodes to an image of
-    the model's shape or raises CodecError, quickly; the enhancement layer's decoder is WebP, or the
-    learned coder (which reads any bytes as some latent)."""
+@given(st.sampled_from(["layered_base_only.grl", "layered_webp.grl", "layered_lossless.grl"]), EDITS,
+       st.booleans())
+def test_fuzzed_layered_files_decode_or_are_refused(golden_gan, mutate, name, edits, keep_checksum):
+    """Any mutation of a layered file (marker, length byte, base layer, enhancement, checksum)
+    decodes to an image of the model's shape or raises CodecError, quickly, by every layer's codec
+    and by the command line's decoder; with ``keep_checksum`` the CRC is recomputed after the
+    mutation, so the parts behind it (the base's own header, WebP, the learned coder, which reads
+    any bytes as some latent, and PNG) are fuzzed too."""
     blob = mutate((GOLDEN / name).read_bytes(), edits)
+    if keep_checksum and len(blob) > 2:
+        body = blob[:-2]
+        blob = body + binascii.crc_hqx(body, latent_format.CRC_INIT).to_bytes(2, "big")
     torch.manual_seed(0)
     model = learned.build(channels=1, n=8, m=12, model="conditional").eval()
     model.update(force=True)
-    for layer in (residual.WebpResidual(50), residual.LearnedResidual(model, 0.01), residual.BaseOnly()):
+    coder = residual.LearnedResidual(model, 0.01)
+    decoders = [residual.Layered(golden_gan, layer) for layer in (residual.WebpResidual(50), coder,
+                                                                    residual.BaseOnly())]
+    for decoder in [*decoders, residual.Decoder(golden_gan, [coder])]:
         start = time.perf_counter()
         try:
-            image = residual.Layered(golden_gan, layer).decode(blob)
+            image = decoder.decode(blob)
         except latent_format.CodecError:
             pass
         else:

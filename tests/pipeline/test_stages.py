@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ganlib.codecs import classical, families, residual
+from ganlib.codecs import classical, families
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import paths
 from ganlib.data import datasets
+from ganlib.formats import layered_format
 from ganlib.inversion import invert, modes
 from ganlib.models import encoder, prior
 from ganlib.models.nets import Encoder, init_weights
@@ -39,7 +40,7 @@ def test_split_images(arrays):
 def test_prepare_data_writes_what_it_returns(tmp_path):
     run = paths.RunDir(tmp_path)
     arrays = stages.prepare_data(run, "shapes", None, 28, 1, 3, 0.25, 40, 5)
-    assert set(arrays) == {"train", "test", "seen_ids", "unseen_ids"}
+    assert set(arrays) == {"train", "test", "seen_ids", "unseen_ids", "train_labels", "test_labels", "classes"}
     for split in datasets.SPLITS:
         assert arrays[f"{split}_ids"].tolist() == datasets.eval_images(arrays, split, 5, 3)[1].tolist()
     with np.load(run.data) as saved:
@@ -182,5 +183,5 @@ def test_residual_stage_trains_then_scores_the_layered_files(gan, arrays, tmp_pa
     assert sorted(p.name for p in (tmp_path / "residual").iterdir()) == sorted(ids.values())
     for r in table.itertuples():
         blob = run.residual_file(ids[r.codec, r.param], r.split, r.image_id, r.codec).read_bytes()
-        base_file, _ = residual.split(blob)
+        base_file = layered_format.unpack(blob).base
         assert r.bytes == len(blob) and gan.unpack(base_file).bits == 6

@@ -10,8 +10,9 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 
 
 def test_the_pipeline_notebooks_exist():
-    assert [p.stem for p in NOTEBOOKS] == ["01_data", "02_train_gan", "02b_train_encoder", "03_invert", "03b_tradeoff",
-                                       "04_baselines", "04b_residual", "05_results"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_data", "02_train_gan", "02b_train_encoder", "02c_train_classifier",
+                                       "03_invert", "03b_tradeoff", "04_baselines", "04b_residual", "04c_realism",
+                                       "05_results"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
