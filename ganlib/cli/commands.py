@@ -56,11 +56,13 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ganlib.cli import ladder
+from ganlib.codecs import residual
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import distributed, files, params, paths, runtime
 from ganlib.data import datasets
-from ganlib.evaluation import metrics
-from ganlib.formats import latent_format
+from ganlib.evaluation import metrics, targets
+from ganlib.formats import latent_format, layered_format
 from ganlib.inversion import modes
 from ganlib.inversion.invert import OPTIMIZERS, InversionConfig
 from ganlib.models import encoder as encoders
@@ -68,8 +70,10 @@ from ganlib.models import prior as priors
 from ganlib.models.checkpoints import load_generator
 from ganlib.models.losses import LOSSES
 
-EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-LATENT_SUFFIX, IMAGE_SUFFIX = ".gan", ".png"
+EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_TOO_BIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+LATENT_SUFFIX, LAYERED_SUFFIX, IMAGE_SUFFIX = ".gan", layered_format.SUFFIX, ".png"
+REPORT_COLUMNS = ["file", "output", "rung", "bytes", "bpp", "ssim", "psnr", "ms_ssim", "target_met"]
+UNLIKE_SSIM = 0.6  # without a target, a decoded image below this SSIM gets a warning: likely unlike the training set
 
 
 class UsageError(ValueError):
@@ -330,6 +334,114 @@ def mode_defaults(field: str) -> str:
     return "; ".join(parts)
 
 
+# ---------------------------------------------------------------- targets and the quality ladder
+class TooBig(ValueError):
+    """No file the model makes fits ``--max-bytes`` (exit status 3)."""
+
+
+def compress_target(args) -> targets.Target | None:
+    """``--target`` or ``--max-bytes`` (not both) as a :class:`ganlib.evaluation.targets.Target`; None without."""
+    if args.target is not None and args.max_bytes is not None:
+        raise UsageError("--target and --max-bytes are alternatives; give one")
+    if args.target is not None:
+        return targets.parse(args.target)
+    return targets.size_bound(args.max_bytes) if args.max_bytes is not None else None
+
+
+def load_coders(args, channels: int) -> tuple[list[residual.LearnedResidual], int]:
+    """The residual coders of ``--run`` (:func:`ganlib.cli.ladder.load_coders`) and their base's bit depth."""
+    run = Path(args.run) if args.run else default_run()
+    try:
+        coders, bits = ladder.load_coders(run, channels)
+    except Exception as exc:  # noqa: BLE001 - JSON, safetensors or torch errors on files that are not ours
+        raise UsageError(f"{paths.RunDir(run).residual_meta}: cannot load the residual coders "
+                         f"({params.one_line(exc, 200)})") from None
+    if not coders and distributed.is_main():
+        say(f"warning: {run} has no residual coders ({paths.RESIDUAL_META}, written by make residual and shipped by "
+            "make models): the ladder has base layers, WebP residuals and the lossless fallback only")
+    return coders, bits
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``compress`` made of one image: the file (None if nothing fits ``--max-bytes``, and ``why``),
+    the score of the image decoded from it, and the rung of the ladder (``latent <b> bits`` without a target)."""
+
+    blob: bytes | None
+    score: dict
+    rung: str
+    met: bool | str = ""
+    why: str = ""
+
+    def row(self, job: Job) -> dict:
+        """The ``--report`` row of this file (:data:`REPORT_COLUMNS`)."""
+        return {"file": str(job.src), "output": str(job.dst), "rung": self.rung, "bytes": len(self.blob),
+                "bpp": self.score["bpp"], "ssim": self.score["ssim"], "psnr": self.score["psnr"],
+                "ms_ssim": self.score["ms_ssim"], "target_met": self.met}
+
+
+class Encoding:
+    """Images -> :class:`Outcome` per image: the latent file at ``--bits`` without a target, else the
+    rung of the quality ladder the target picks (:mod:`ganlib.cli.ladder`)."""
+
+    def __init__(self, gan: GanCodec, target: targets.Target | None, coders=(), residual_bits: int = 6):
+        self.gan, self.target, self.coders, self.residual_bits = gan, target, list(coders), residual_bits
+
+    def __call__(self, images: np.ndarray, seeds: list[int] | None) -> list[Outcome]:
+        if self.target is None:
+            blobs = self.gan.encode_batch(images, seeds)
+            return [Outcome(b, metrics.score(x, y, len(b)), f"latent {self.gan.param} bits")
+                    for b, x, y in zip(blobs, images, self.gan.decode_batch(blobs))]
+        out = []
+        for rungs in ladder.ladder(self.gan, self.coders, self.residual_bits, images, seeds):
+            chosen = ladder.pick(rungs, self.target)
+            if chosen is None:
+                smallest = min(rungs, key=lambda r: len(r.blob))
+                out.append(Outcome(None, {}, "", False, f"no file of at most {self.target.max_bytes} bytes; the "
+                                   f"smallest this model makes is {len(smallest.blob)} bytes ({smallest.name})"))
+                continue
+            met = (chosen.score[self.target.metric] >= self.target.value if self.target.max_bytes is None
+                   else len(chosen.blob) <= self.target.max_bytes)
+            out.append(Outcome(chosen.blob, chosen.score, chosen.name, bool(met)))
+        return out
+
+
+def write_report(path: str | None, rows: list[dict]) -> None:
+    """``--report``: one CSV row per file written (:data:`REPORT_COLUMNS`), atomically."""
+    if path is None:
+        return
+    lines = [",".join(REPORT_COLUMNS)]
+    for r in rows:
+        lines.append(",".join('"' + str(r[c]).replace('"', '""') + '"' if c in ("file", "output", "rung")
+                              else (f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])) for c in REPORT_COLUMNS))
+    files.write_text(path, "\n".join(lines) + "\n")
+
+
+def warn_unlike(rows: list[dict], target: targets.Target | None) -> None:
+    """Without a target, one warning line naming the files (at most 10) whose decoded image has SSIM
+    below :data:`UNLIKE_SSIM`: the generator returned something else, likely because the image is
+    unlike its training set; ``--target`` repairs them."""
+    poor = [r for r in rows if target is None and r["ssim"] < UNLIKE_SSIM]
+    if poor:
+        names = ", ".join(f"{Path(r['file']).name} ({r['ssim']:.2f})" for r in poor[:10])
+        plural = len(poor) != 1
+        say(f"warning: {len(poor)} file{'s' * plural} decode{'s' * (not plural)} to an image of SSIM below "
+            f"{UNLIKE_SSIM} (the image is likely unlike the model's training images; the decoder returns a different "
+            f"one): {names}{', ...' if len(poor) > 10 else ''}; compress them with --target ssim=0.9 to meet a quality")
+
+
+def rungs_summary(rows: list[dict], target: targets.Target) -> str:
+    """One line: how many files each kind of rung gave for ``target``, naming those that needed the
+    lossless fallback (at most 10)."""
+    kinds = {"base": 0, "learned": 0, "webp": 0, "lossless": 0}
+    for r in rows:
+        kinds[r["rung"].split()[0]] += 1
+    fallback = [Path(r["file"]).name for r in rows if r["rung"] == "lossless"]
+    named = f": {', '.join(fallback[:10])}{', ...' if len(fallback) > 10 else ''}" if fallback else ""
+    return (f"{target}: {kinds['base']} base layer alone, {kinds['learned']} with a learned residual, "
+            f"{kinds['webp']} with a WebP residual, {kinds['lossless']} lossless fallback{named}")
+
+
 # ---------------------------------------------------------------- compress
 def compress(args) -> int:
     """Compress one image, several or a folder. Under torchrun with several processes (a folder or
@@ -337,7 +449,11 @@ def compress(args) -> int:
     skips those whose output exists, and rank 0 shows the progress and the summary for all."""
     params.int_range("--batch", args.batch, 1, 4096)
     params.int_range("--bits", args.bits, 1, 16)
-    jobs, batch = plan(args.inputs, args.output, datasets.IMAGE_SUFFIXES, LATENT_SUFFIX, "images")
+    target = compress_target(args)
+    suffix = LATENT_SUFFIX if target is None else LAYERED_SUFFIX
+    jobs, batch = plan(args.inputs, args.output, datasets.IMAGE_SUFFIXES, suffix, "images")
+    if args.report is not None:
+        check_output(Path(args.report))
     if not batch and not distributed.is_main():
         return EXIT_OK  # one file: rank 0's
     G, E = load_model(args, args.init)
@@ -345,22 +461,30 @@ def compress(args) -> int:
     config = inversion_config(args, E, prior)
     cfg = G.config
     several = batch and distributed.init(timeout_s=7 * 24 * 3600)  # early ranks wait for the last at the end
+    if several and args.report is not None:
+        raise UsageError("--report is written by one process; run without torchrun (or without --report)")
     runtime.setup(args.seed, threads=max(1, 2 // distributed.local_world_size()) if several else 2)
     gan = GanCodec(G, args.bits, config, encoder=E, progress=not batch, prior=prior)
+    coders = load_coders(args, cfg.channels) if target is not None else ([], ladder.RESIDUAL_BITS)
     def seeds(chunk: list[Job]) -> list[int] | None:  # random starts per file; the encoder needs none
         return [file_seed(args.seed, j.key) for j in chunk] if config.init == "random" else None
+    encode = Encoding(gan, target, *coders)
     if not batch:
         job = jobs[0]
         image = read_image(job.src, cfg.image_size, cfg.channels, args.resize)
-        blob = gan.encode_batch(image[None], seeds(jobs))[0]
-        write_output(job.dst, blob)
-        decoded = gan.decode(job.dst.read_bytes())
-        say(f"wrote {job.dst}: {len(blob)} bytes ({metrics.bpp(len(blob), image.shape):.3f} bpp), "
-            f"SSIM {metrics.ssim(image, decoded):.4f}, PSNR {metrics.psnr(image, decoded):.2f} dB "
-            f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps)")
+        done = encode(image[None], seeds(jobs))[0]
+        if done.blob is None:
+            raise TooBig(f"{job.src}: {done.why}")
+        write_output(job.dst, done.blob)
+        write_report(args.report, [done.row(job)])
+        warn_unlike([done.row(job)], target)
+        say(f"wrote {job.dst}: {len(done.blob)} bytes ({metrics.bpp(len(done.blob), image.shape):.3f} bpp), "
+            f"SSIM {done.score['ssim']:.4f}, PSNR {done.score['psnr']:.2f} dB "
+            f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps"
+            + (f"; {done.rung} for {target}" if target is not None else "") + ")")
         return EXIT_OK
     try:
-        status = _compress_batch(args, gan, jobs, several, seeds, config)
+        status = _compress_batch(args, encode, jobs, several, seeds, config)
     except BaseException:
         distributed.destroy(wait=False)
         raise
@@ -368,15 +492,15 @@ def compress(args) -> int:
     return status
 
 
-def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, config: InversionConfig) -> int:
-    cfg = gan.G.config
+def _compress_batch(args, encode: Encoding, jobs: list[Job], several: bool, seeds, config: InversionConfig) -> int:
+    cfg = encode.gan.G.config
     mine = distributed.shard(jobs) if several else jobs
     todo, skipped = pending(mine, True, args.overwrite)
     own = set(mine)
     others = ([j for j in pending(jobs, True, args.overwrite)[0] if j not in own]
               if several and distributed.is_main() else [])  # rank 0 shows their progress too
     total = int(distributed.total(len(todo)))
-    status, written, sizes, ssims = EXIT_OK, 0, [], []
+    status, written, sizes, ssims, rows = EXIT_OK, 0, [], [], []
     bar = runtime.progress(None, desc="compress", total=total, unit="image", disable=not distributed.is_main())
     start = last_poll = time.perf_counter()
     try:
@@ -390,19 +514,21 @@ def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, 
                     say(f"error: {exc}")
                     status = max(status, EXIT_USAGE)
             if images:
-                images = np.stack(images)
-                blobs = gan.encode_batch(images, seeds(ready))
-                decoded = gan.decode_batch(blobs)
-                for job, blob, image, back in zip(ready, blobs, images, decoded):
+                for job, done in zip(ready, encode(np.stack(images), seeds(ready))):
+                    if done.blob is None:
+                        say(f"error: {job.src}: {done.why}")
+                        status = max(status, EXIT_TOO_BIG)
+                        continue
                     try:
-                        write_output(job.dst, blob)
+                        write_output(job.dst, done.blob)
                     except OSError as exc:
                         say(f"error: {describe(exc)}")
                         status = max(status, EXIT_USAGE)
                         continue
                     written += 1
-                    sizes.append(len(blob))
-                    ssims.append(metrics.ssim(image, back))
+                    sizes.append(len(done.blob))
+                    ssims.append(done.score["ssim"])
+                    rows.append(done.row(job))
             bar.update(len(chunk))
             if others and time.perf_counter() - last_poll > 2:  # rank 0 counts the other ranks' files done
                 remaining = [j for j in others if not j.dst.exists()]
@@ -423,9 +549,14 @@ def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, 
     seconds = time.perf_counter() - start
     if not distributed.is_main():
         return status
+    write_report(args.report, rows)
+    warn_unlike(rows, encode.target)
     mean = f" (mean {size_mean:.1f} bytes, SSIM {ssim_mean:.4f})" if written else ""
     procs = f" in {distributed.world_size()} processes" if several else ""
-    say(f"wrote {written} latent file{'s' * (written != 1)} to {args.output}{mean}; "
+    if encode.target is not None and rows:
+        say(rungs_summary(rows, encode.target))
+    kind = "latent" if encode.target is None else "layered"
+    say(f"wrote {written} {kind} file{'s' * (written != 1)} to {args.output}{mean}; "
         f"skipped {skipped} that exist{'ed' if skipped == 1 else ''}; {failed} failed "
         f"({config.init} start{'s' if config.restarts > 1 else ''}, {config.steps} steps; "
         f"{seconds:.1f} s, {written / seconds if seconds > 0 else 0:.2f} images/s{procs})")
@@ -434,20 +565,30 @@ def _compress_batch(args, gan: GanCodec, jobs: list[Job], several: bool, seeds, 
 
 # ---------------------------------------------------------------- decompress
 def read_latent(path: Path) -> bytes:
-    """A latent file's bytes (:func:`ganlib.core.files.read_regular`): one longer than any valid file
-    is refused unread (CodecError), a FIFO, device or directory too (OSError)."""
+    """A latent or layered file's bytes (:func:`ganlib.core.files.read_regular`): one longer than any
+    valid file is refused unread (CodecError), a FIFO, device or directory too (OSError)."""
     try:
-        return files.read_regular(path, latent_format.MAX_FILE_BYTES)
+        blob = files.read_regular(path, layered_format.MAX_FILE_BYTES)
     except files.FileTooLong as exc:
-        raise latent_format.CodecError(f"{path}: file of {exc.size:,} bytes is longer than any valid latent file "
-                                       f"(at most {latent_format.MAX_FILE_BYTES:,} bytes)") from None
+        raise latent_format.CodecError(f"{path}: file of {exc.size:,} bytes is longer than any valid latent or "
+                                       f"layered file (at most {layered_format.MAX_FILE_BYTES:,} bytes)") from None
+    if not layered_format.is_layered(blob) and len(blob) > latent_format.MAX_FILE_BYTES:
+        raise latent_format.CodecError(f"{path}: file of {len(blob):,} bytes is longer than any valid latent file "
+                                       f"(at most {latent_format.MAX_FILE_BYTES:,} bytes)")
+    return blob
 
 
 def checked_latent(gan: GanCodec, path: Path) -> bytes:
-    """Read a latent file and check its header against the generator, before any payload is decoded."""
+    """Read a latent or layered file and check its headers (a layered file's checksum and its base
+    layer's header) against the generator, before any payload is decoded."""
     blob = read_latent(path)
     try:
-        gan.check(latent_format.read_header(blob))
+        if layered_format.is_layered(blob):
+            base = layered_format.unpack(blob).base
+            if base:
+                gan.check(latent_format.read_header(base))
+        else:
+            gan.check(latent_format.read_header(blob))
     except latent_format.CodecError as exc:
         raise latent_format.CodecError(f"{path}: {exc}") from None
     return blob
@@ -467,7 +608,8 @@ def decompress(args) -> int:
     """Decompress latent files (one generator pass per batch, on the CPU). Under torchrun, rank 0
     alone does it (decoding is fast; the other processes exit with status 0)."""
     params.int_range("--batch", args.batch, 1, 4096)
-    jobs, batch = plan(args.inputs, args.output, (LATENT_SUFFIX,), IMAGE_SUFFIX, "latent files")
+    jobs, batch = plan(args.inputs, args.output, (LATENT_SUFFIX, LAYERED_SUFFIX), IMAGE_SUFFIX,
+                       "latent or layered files")
     if not args.overwrite_originals:
         check_originals(jobs if not batch or args.overwrite else [])
     if not distributed.is_main():
@@ -477,11 +619,12 @@ def decompress(args) -> int:
     runtime.setup(0)
     gan = GanCodec(G, config=InversionConfig(**({"z_range": prior.z_range} if prior is not None else {})),
                    prior=prior)
+    decoder = residual.Decoder(gan, load_coders(args, G.config.channels)[0] if needs_coders(jobs) else ())
     if not batch:
         job = jobs[0]
         blob = checked_latent(gan, job.src)
         try:
-            image = gan.decode(blob)
+            image = decoder.decode(blob)
         except latent_format.CodecError as exc:
             raise latent_format.CodecError(f"{job.src}: {exc}") from None
         write_output(job.dst, image)
@@ -503,7 +646,7 @@ def decompress(args) -> int:
                 except OSError as exc:
                     say(f"error: {describe(exc)}")
                     status = max(status, EXIT_USAGE)
-            decoded = _decode_chunk(gan, ready, blobs)
+            decoded = _decode_chunk(decoder, ready, blobs)
             for job, image in decoded:
                 if image is None:
                     status = max(status, EXIT_BAD_FILE)
@@ -522,17 +665,26 @@ def decompress(args) -> int:
     return status
 
 
-def _decode_chunk(gan: GanCodec, jobs: list[Job], blobs: list[bytes]) -> list[tuple[Job, np.ndarray | None]]:
-    """One generator pass for the chunk; if a file in it is invalid, file by file so only that one fails."""
+def needs_coders(jobs: list[Job]) -> bool:
+    """Whether any input is a layered file (by name), whose learned layer needs the run's residual coders."""
+    return any(job.src.suffix == LAYERED_SUFFIX for job in jobs)
+
+
+def _decode_chunk(decoder: residual.Decoder, jobs: list[Job], blobs: list[bytes]
+                  ) -> list[tuple[Job, np.ndarray | None]]:
+    """One generator pass for a chunk of latent files; layered files, or a chunk with an invalid file,
+    file by file, so that only that one fails."""
     if not blobs:
         return []
     try:
-        return list(zip(jobs, gan.decode_batch(blobs)))
+        if any(layered_format.is_layered(b) for b in blobs):
+            raise latent_format.CodecError("layered files are decoded one by one")
+        return list(zip(jobs, decoder.base.decode_batch(blobs)))
     except latent_format.CodecError:
         out = []
         for job, blob in zip(jobs, blobs):
             try:
-                out.append((job, gan.decode(blob)))
+                out.append((job, decoder.decode(blob)))
             except latent_format.CodecError as exc:
                 say(f"error: {job.src}: {exc}")
                 out.append((job, None))
@@ -547,7 +699,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run_help = (f"directory with the generator (and encoder) to use (default: the shipped model, {default_run()}); "
                 "under torchrun spell it --run-dir (torchrun's own parser takes --run for its --run-path)")
-    c = sub.add_parser("compress", help="images -> latent files")
+    c = sub.add_parser("compress", help="images -> latent files (layered files with --target or --max-bytes)")
     c.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="images (PNG, JPEG, ...) or folders of images")
     c.add_argument("-o", "--output", required=True, help="latent file to write (one image), or directory")
     c.add_argument("--run", "--run-dir", dest="run", default=None, help=run_help)
@@ -575,12 +727,23 @@ def parser() -> argparse.ArgumentParser:
                         "lower quality (try 0.0003 to 0.003; default: %(default)s, quality only)")
     c.add_argument("--seed", type=int, default=mode_config(False).seed,
                    help="seed of the random starts (default: %(default)s)")
+    c.add_argument("--target", default=None, metavar="METRIC=VALUE",
+                   help="per image, the smallest file whose decoded image meets this quality, e.g. ssim=0.9, "
+                        "psnr=30 or ms_ssim=0.95: picked from the quality ladder (base layer at 3 to 8 bits, "
+                        "learned and WebP residual layers, lossless PNG), so it is always met; writes layered "
+                        "files (.grl)")
+    c.add_argument("--max-bytes", type=int, default=None, metavar="N",
+                   help="per image, the best SSIM in a file of at most N bytes, from the same ladder; an image "
+                        "with no file that small is reported and not written (exit status 3)")
+    c.add_argument("--report", default=None, metavar="CSV",
+                   help="write one row per file: input, output, rung, bytes, bpp, SSIM, PSNR, MS-SSIM, target met")
     c.add_argument("--resize", action="store_true", help="centre-crop and resize images of another size")
     c.add_argument("--batch", type=int, default=64, help="images searched at once (default: %(default)s)")
     c.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
     c.set_defaults(func=compress)
-    d = sub.add_parser("decompress", help="latent files -> PNG images")
-    d.add_argument("inputs", nargs="+", metavar="FILE|FOLDER", help="latent files or folders of .gan files")
+    d = sub.add_parser("decompress", help="latent or layered files -> PNG images")
+    d.add_argument("inputs", nargs="+", metavar="FILE|FOLDER",
+                   help="latent (.gan) or layered (.grl) files, or folders of them")
     d.add_argument("-o", "--output", required=True, help="PNG to write (one file), or directory")
     d.add_argument("--run", "--run-dir", dest="run", default=None, help=run_help)
     d.add_argument("--batch", type=int, default=64, help="files decoded in one generator pass (default: %(default)s)")
@@ -604,6 +767,9 @@ def main(argv: list[str] | None = None) -> int:
     except latent_format.CodecError as exc:
         say(f"error: {exc}")
         return EXIT_BAD_FILE
+    except TooBig as exc:
+        say(f"error: {exc}")
+        return EXIT_TOO_BIG
     except OSError as exc:
         say(f"error: {describe(exc)}")
         return EXIT_USAGE

@@ -1,0 +1,76 @@
+"""Per-image targets: the smallest file that meets a quality target, or the best quality within a
+size, chosen among candidate files of one image, each scored on the image decoded from it (as the
+decoder will produce it). The command line's quality ladder (:mod:`ganlib.cli.ladder`) and the
+per-image rate control of every codec in the report use it.
+
+A target is ``metric=value`` with metric one of :data:`METRICS` (``ssim=0.9``, ``psnr=30``,
+``ms_ssim=0.95``), or a size bound in bytes (``max_bytes``); a candidate is (file bytes, the
+:func:`ganlib.evaluation.metrics.score` of its decoded image).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ganlib.evaluation import metrics
+
+METRICS = ("ssim", "psnr", "ms_ssim")
+BOUNDS = {"ssim": (0.0, 1.0), "ms_ssim": (0.0, 1.0), "psnr": (0.0, 100.0)}
+
+
+@dataclass(frozen=True)
+class Target:
+    """``metric`` >= ``value`` (the smallest such file), or with ``max_bytes`` the best ``metric``
+    in files of at most that many bytes."""
+
+    metric: str = "ssim"
+    value: float | None = None
+    max_bytes: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.metric}>={self.value:g}" if self.max_bytes is None else f"<= {self.max_bytes} bytes"
+
+
+def parse(text: str) -> Target:
+    """``"ssim=0.9"`` -> Target("ssim", 0.9); ValueError naming ``--target`` and what is allowed."""
+    name, _, value = str(text).partition("=")
+    name = name.strip().lower().replace("-", "_")
+    if name not in METRICS or not value:
+        raise ValueError(f"--target={text!r} is not allowed; give metric=value with metric one of: "
+                         f"{', '.join(METRICS)} (e.g. ssim=0.9, psnr=30)")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    low, high = BOUNDS[name]
+    if not low < number <= high:
+        raise ValueError(f"--target={text!r} is not allowed; {name} must be a number above {low:g} and at most "
+                         f"{high:g}")
+    return Target(name, number)
+
+
+def size_bound(max_bytes: int, metric: str = "ssim") -> Target:
+    """The target of ``--max-bytes``: the best ``metric`` within ``max_bytes``."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError(f"--max-bytes={max_bytes!r} is not allowed; it must be a whole number of bytes, at least 1")
+    return Target(metric, None, max_bytes)
+
+
+def choose(sizes: Sequence[int], quality: Sequence[float], target: Target) -> int | None:
+    """Index of the candidate (its file's size and its decoded image's quality in ``target.metric``)
+    that ``target`` picks: the smallest meeting the quality (the first of equal size), or the best
+    quality within the size (the smallest of equal quality); None when none qualifies."""
+    sizes, quality = np.asarray(sizes), np.asarray(quality, dtype=np.float64)
+    if target.max_bytes is None:
+        ok = np.flatnonzero(quality >= target.value)
+        return None if not len(ok) else int(ok[np.lexsort((ok, sizes[ok]))[0]])
+    ok = np.flatnonzero(sizes <= target.max_bytes)
+    return None if not len(ok) else int(ok[np.lexsort((sizes[ok], -quality[ok]))[0]])
+
+
+def scored(original: np.ndarray, blobs: Sequence[bytes], decoded: Sequence[np.ndarray]) -> list[dict]:
+    """:func:`ganlib.evaluation.metrics.score` of each candidate's decoded image against ``original``."""
+    return [metrics.score(original, image, len(blob)) for blob, image in zip(blobs, decoded)]
