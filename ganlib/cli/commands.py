@@ -1,7 +1,16 @@
-"""Command line: compress images to GAN-reversal latent files and back.
+"""Command line: compress images to GAN-reversal latent files (or, with a quality or size target,
+layered files) and back.
 
     python -m ganlib compress IMAGE [IMAGE ...] | FOLDER -o OUT [--run DIR] [--init random|encoder] [--bits B] ...
+    python -m ganlib compress ... [--target ssim=0.9 | --max-bytes N] [--report CSV]
     python -m ganlib decompress FILE [FILE ...] | FOLDER -o OUT [--run DIR]
+
+``--target METRIC=VALUE`` (ssim, psnr, ms_ssim) writes, per image, the smallest file of the quality
+ladder (:mod:`ganlib.cli.ladder`: the base layer at 3 to 8 bits, the run's learned residual
+coders and WebP residuals on a 6-bit base, lossless PNG) whose decoded image meets it;
+``--max-bytes N`` the best SSIM within N bytes. Both write layered files (``.grl``), which
+``decompress`` reads beside latent files (``.gan``). Without a target, files that decode to SSIM
+below 0.6 (an image unlike the training set) are named in a warning.
 
 One input file: OUT is the file to write (replaced if it exists), or an existing directory to
 write NAME.gan (NAME.png) into. Several inputs or a folder: OUT is a directory, created if
@@ -31,11 +40,12 @@ luma) or grayscale to RGB, 16-bit samples scaled to 8 bits, alpha dropped; an im
 size is refused unless ``--resize`` is given (centre crop to a square, then Lanczos resize). The
 decompressed PNG is exactly the image the report scores for that file.
 
-Exit status: 0 everything written (or skipped as existing); 1 a latent file is invalid
-(truncated, corrupted, foreign, or made with another generator); 2 bad arguments, an input that is
-not a regular file or cannot be read, an unreadable image, unusable model files or an output path
-that cannot be written; 130 interrupted (Ctrl-C). When several files fail for different reasons,
-the larger status. Every failure is one line on stderr, ``error: <file>: <what is wrong>``, with
+Exit status: 0 everything written (or skipped as existing); 1 a latent or layered file is
+invalid (truncated, corrupted, foreign, or made with another generator or residual coder); 2 bad
+arguments, an input that is not a regular file or cannot be read, an unreadable image, unusable
+model files or an output path that cannot be written; 3 no file fits ``--max-bytes`` for an image;
+130 interrupted (Ctrl-C). When several files fail for different reasons, the larger status. Every
+failure is one line on stderr, ``error: <file>: <what is wrong>``, with
 control characters and undecodable bytes of file names backslash-escaped.
 """
 from __future__ import annotations

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from ganlib.evaluation import metrics
+from ganlib.codecs import families
+from ganlib.evaluation import analysis, metrics
 
 METRICS = ("ssim", "psnr", "ms_ssim")
 BOUNDS = {"ssim": (0.0, 1.0), "ms_ssim": (0.0, 1.0), "psnr": (0.0, 100.0)}
@@ -74,3 +76,43 @@ def choose(sizes: Sequence[int], quality: Sequence[float], target: Target) -> in
 def scored(original: np.ndarray, blobs: Sequence[bytes], decoded: Sequence[np.ndarray]) -> list[dict]:
     """:func:`ganlib.evaluation.metrics.score` of each candidate's decoded image against ``original``."""
     return [metrics.score(original, image, len(blob)) for blob, image in zip(blobs, decoded)]
+
+
+# ------------------------------------------------------------------ per-image targets over a results table
+REPORT_TARGETS = (("ssim", 0.9), ("ssim", 0.95), ("psnr", 30.0))  # the report's per-image targets
+GAN_LADDER = ("gan", "gan_residual", "gan_residual_webp", "png")  # GAN reversal's ladder in rd.csv: its files, then PNG
+
+
+def per_image(rd: pd.DataFrame, metric: str, value: float, ladders: dict[str, Sequence[str]] | None = None
+              ) -> pd.DataFrame:
+    """Each codec met a user's way: for every image, its smallest file (over the codec's parameters,
+    as ``cwebp -size``/``-psnr`` searches its quality per image) whose decoded image has ``metric``
+    >= ``value``. ``rd``: per-image rows (codec, param, split, image_id, bytes, bpp and the metric);
+    ``ladders``: extra rows made of several codecs' files (by default :data:`GAN_LADDER` as
+    ``gan_ladder``). One row per split and codec: images, the share that met the target
+    (``met``), and the mean bytes and bpp of the files chosen for them (NaN when none met it)."""
+    ladders = {"gan_ladder": GAN_LADDER} if ladders is None else ladders
+    groups = [(c, [c]) for c in rd.codec.unique()] + [(name, list(members)) for name, members in ladders.items()]
+    rows = []
+    for split, here in rd.groupby("split", sort=False):
+        for name, members in groups:
+            rows_c = here[here.codec.isin(members)]
+            if rows_c.empty:
+                continue
+            n = rows_c.image_id.nunique()
+            ok = rows_c[rows_c[metric] >= value]
+            best = ok.loc[ok.groupby("image_id").bytes.idxmin()] if len(ok) else ok
+            rows.append({"split": split, "codec": name, "metric": metric, "value": value, "n_images": n,
+                         "met": len(best) / n, "bytes": best.bytes.mean() if len(best) else math.nan,
+                         "bpp": best.bpp.mean() if len(best) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def per_image_table(rd: pd.DataFrame, goals: Sequence[tuple[str, float]] = REPORT_TARGETS) -> pd.DataFrame:
+    """:func:`per_image` for each of ``goals`` (metric, value), one table: per split (unseen first) and
+    goal, the GAN ladder first, then the codecs in registry order."""
+    table = pd.concat([per_image(rd, m, v).assign(goal=i) for i, (m, v) in enumerate(goals)], ignore_index=True)
+    table["rank"] = [-1 if c == "gan_ladder" else families.rank(c) for c in table.codec]
+    table["split_rank"] = [analysis.SPLIT_ORDER.index(s) for s in table.split]
+    return table.sort_values(["split_rank", "goal", "rank"]).drop(columns=["goal", "rank", "split_rank"]
+                                                                  ).reset_index(drop=True)

@@ -2,8 +2,10 @@
 
     python -m ganlib.pipeline.ship [--profile default] [-o models]        (or: make models)
 
-Copies the generator, the encoder and the fitted latent prior of ``runs/<profile>/`` into OUT
-(default: ``models/`` at the project root, which ``python -m ganlib compress`` uses when no
+Copies the generator, the encoder and the fitted latent prior of ``runs/<profile>/``, and its
+learned residual coders when 04b has trained them (``residual.json`` and
+``learned/conditional_lambda_<λ>.safetensors``: the layered rungs of ``compress --target``), into
+OUT (default: ``models/`` at the project root, which ``python -m ganlib compress`` uses when no
 ``--run`` is given) and writes ``OUT/README.md``: the data, the training budget, the seeds, the
 commit that trained them and the report's numbers, all read from the run's files.
 """
@@ -62,7 +64,16 @@ def card(profile: str, run: Path, report: Path) -> str:
         f"{enc.get('seed')}, {enc.get('seconds')} s |",
         f"| search metric | in the encoder's weights: the inverse of G's mean J^T J at E's guesses for "
         f"{encoder.METRIC_IMAGES} training images, the hybrid search's L-BFGS preconditioner |",
-        f"| prior | `{paths.PRIOR}`: per-dimension density of inverted training latents |", ""]
+        f"| prior | `{paths.PRIOR}`: per-dimension density of inverted training latents |"]
+    if run.residual_meta.is_file():
+        meta = files.read_json(run.residual_meta)
+        lams = ", ".join(f"{r['lambda']:g}" for r in meta["runs"])
+        lines.append(f"| residual coders | `{paths.RESIDUAL_META}` and `learned/conditional_lambda_<λ>.safetensors`: "
+                     f"conditional factorized priors (n {meta['n']}, m {meta['m']}) at λ = {lams}, "
+                     f"{meta['runs'][0]['steps']} steps each on the base layers ({meta['base_bits']} bits, loss "
+                     f"`{meta['loss']}`) of {meta['train_images']} training images: the layered rungs of "
+                     "`compress --target` |")
+    lines.append("")
     summary = report / "summary.csv"
     if summary.is_file():
         gan = pd.read_csv(summary).query("scheme == 'gan'")
@@ -79,10 +90,22 @@ def card(profile: str, run: Path, report: Path) -> str:
     return "\n".join(lines)
 
 
+def residual_coders(run: Path) -> list[str]:
+    """The run's residual coder files relative to it, then ``residual.json`` (last: it names them); none
+    when 04b has not run."""
+    run = paths.RunDir(run)
+    if not run.residual_meta.is_file():
+        return []
+    meta = files.read_json(run.residual_meta)
+    coders = [run.learned_model("conditional", r["lambda"]).relative_to(run.root).as_posix() for r in meta["runs"]]
+    return [*coders, paths.RESIDUAL_META]
+
+
 def ship(profile: str, out: Path) -> Path:
-    """Copy the run's models into ``out`` (each atomically, weights last) and write its model card."""
+    """Copy the run's models into ``out`` (each atomically, weights before the JSON that names them)
+    and write its model card."""
     run = paths.work_dir() / "runs" / profile
-    for name in SHIPPED:
+    for name in [*SHIPPED, *residual_coders(run)]:
         source = paths.require(run / name, f"make encoder PROFILE={profile}")
         with files.atomic_path(out / name) as tmp:
             shutil.copyfile(source, tmp)

@@ -498,7 +498,7 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
 # (``python -m ganlib.report reports/default --readme README.md --results docs/results.md``; the study's block from
 # reports/study/). Each block is in exactly one of the two files (tests/system/test_readme.py checks it).
 README_BLOCKS = ("verdicts", "results", "realism")
-RESULTS_BLOCKS = ("timings", "strongest", "bd_rate", "residual", "budget", "tradeoff", "speed")
+RESULTS_BLOCKS = ("timings", "strongest", "bd_rate", "residual", "targets", "budget", "tradeoff", "speed")
 STUDY_BLOCK, LEARNED_BLOCK = "study", "learned"  # from reports/study/ and reports/learned/
 DOCUMENTS = {"readme": ("README.md", README_BLOCKS),
              "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK, LEARNED_BLOCK))}
@@ -522,6 +522,16 @@ REALISM_COLUMNS = {"Codec": (_realism_label, "{}"), "Images": ("n_images", "{:.0
                    "Agreement (%)": (_plus_minus("agreement_pct", "agreement_ci95_pct", "{:.1f}"), "{}"),
                    "KID (± std)": (_plus_minus("kid", "kid_std", "{:.4f}"), "{}"),
                    "FID (biased)": ("fid", "{:.2f}")}
+def _target_codec(row) -> str:
+    if row.codec == "gan_ladder":
+        return "GAN reversal's ladder (base layer, residual layers, then PNG)"
+    return _family_label(row)
+
+
+TARGET_COLUMNS = {"Codec": (_target_codec, "{}"),
+                  "Target": (lambda r: f"{analysis.QUALITY[r.metric].split(' ')[0]} ≥ {r.value:g}", "{}"),
+                  "Images": ("n_images", "{:d}"), "Reached (%)": (lambda r: 100 * r.met, "{:.1f}"),
+                  "Mean bytes": ("bytes", "{:.1f}"), "Mean bpp": ("bpp", "{:.3f}")}
 LAYERED_POINT_COLUMNS = {"Codec": (lambda r: families.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
                          "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
@@ -582,6 +592,10 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         blocks["speed"] = table_markdown(pd.read_csv(d / "speed.csv", dtype={"mode": str}), SPEED_COLUMNS)
     if (d / "rd.csv").is_file() and (d / "bd_rate_residual.csv").is_file():
         blocks["residual"] = residual_markdown(d / "rd.csv", d / "bd_rate_residual.csv")
+    if (d / "targets.csv").is_file():
+        t = pd.read_csv(d / "targets.csv")
+        blocks["targets"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, TARGET_COLUMNS)
+                                         for split, g in t[t.split == "unseen"].groupby("split", sort=False))
     if (d / "training_budget.csv").is_file():
         blocks["budget"] = table_markdown(pd.read_csv(d / "training_budget.csv"), BUDGET_COLUMNS)
     if (d / STUDY_CSV).is_file():  # reports/study/: python -m ganlib.report reports/study --results docs/results.md

@@ -3,6 +3,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from ganlib.cli import ladder
+from ganlib.codecs import residual
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import paths
 from ganlib.models import checkpoints, encoder, prior
@@ -28,6 +30,25 @@ def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_p
     fp = json.loads(paths.RunDir(run).generator_config.read_text())["fingerprint"]
     assert f"fingerprint `{fp}`" in card and "| unseen | 0.250 | 20.50 | 0.851 |" in card
     assert encoder.load_encoder(out, checkpoints.load_generator(out)) is not None
+    assert not (out / paths.RESIDUAL_META).exists()  # 04b has not run: no residual coders
+
+
+def test_ship_adds_the_residual_coders_when_04b_has_run(small_generator, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLIB_WORKDIR", str(tmp_path))
+    run = tmp_path / "runs" / "smoke"
+    checkpoints.save_generator(run, small_generator, extra={"steps": 3})
+    E, _ = encoder.train_encoder(small_generator, images, 2, 2, batch_size=4, progress=False)
+    prior.save(run, prior.unit(small_generator))
+    encoder.save_encoder(run, E, small_generator)
+    bases = images[::-1].copy()
+    residual.train_all(images, bases, run, [0.01], 2, 4, 0.001, 0, 8, 12, 1, {"base_bits": 6, "loss": "mse",
+                                                                            "train_images": len(images)})
+    out = tmp_path / "models"
+    assert ship.main(["--profile", "smoke", "-o", str(out)]) == 0
+    coder = "learned/conditional_lambda_0.01.safetensors"
+    assert (out / coder).read_bytes() == (run / coder).read_bytes()
+    assert "residual coders" in (out / "README.md").read_text()
+    assert [c.param for c in ladder.load_coders(out, 1)[0]] == [0.01]
 
 
 def test_ship_names_what_is_missing(tmp_path, monkeypatch, capsys):
