@@ -13,7 +13,11 @@ always decodes on the CPU. GAN rows, at the ``results`` section's bit depth with
   refinement steps), on a batch of n images and on one image alone;
 - ``hybrid``: the encoder's guess, then the command line's default short search, batch and one image;
 - ``encoder``: the encoder's guess, quantized, no search;
-- ``decode``: batched decoding (one generator pass per batch of files) of many files.
+- ``decode``: batched decoding (one generator pass per batch of files) of many files;
+- ``layered``: the hybrid base layer at the residual coders' bit depth plus the middle learned
+  residual coder (``gan_residual``), encoded in one batch, decoded file by file;
+- ``target ssim>=0.9``: ``compress --target ssim=0.9`` (``gan_ladder``: one search, every rung of the
+  quality ladder made and scored, the smallest that meets the target kept), decoded file by file.
 
 Classical and learned codecs encode and decode one image at a time (``batch`` 1); their ``mode``
 is their parameter. Every time is the mean wall time per image after an untimed warm-up call
@@ -31,11 +35,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib.codecs import zoo
+from ganlib.cli import ladder
+from ganlib.codecs import residual, zoo
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import files, params, paths, runtime
 from ganlib.data import datasets
-from ganlib.evaluation import metrics
+from ganlib.evaluation import metrics, targets
 from ganlib.inversion import invert, modes
 from ganlib.models import checkpoints, encoder, prior
 from ganlib.pipeline import profiles, stages
@@ -127,6 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     decoded, dec = seconds(lambda: np.concatenate([alone.decode_batch(blobs[i:i + DECODE_BATCH])
                                                     for i in range(0, len(blobs), DECODE_BATCH)]))
     rows.append(row("gan", "decode", DECODE_BATCH, many, blobs, decoded, float("nan"), dec))
+    coders, residual_bits = ladder.load_coders(run, images.shape[3])
+    base = GanCodec(G, residual_bits, modes.hybrid_config(loss), encoder=E, prior=P)
+    decoder = residual.Decoder(base, coders)
+    if coders:
+        layered = residual.Layered(base, coders[len(coders) // 2])
+        blobs, enc = seconds(lambda: layered.encode_batch(images))
+        decoded, dec = seconds(lambda: [decoder.decode(b) for b in blobs])
+        rows.append(row(layered.name, layered.param, len(images), images, blobs, decoded, enc, dec))
+    goal = targets.parse("ssim=0.9")
+    chosen, enc = seconds(lambda: [ladder.pick(r, goal) for r in ladder.ladder(base, coders, residual_bits, images)])
+    blobs = [c.blob for c in chosen]
+    decoded, dec = seconds(lambda: [decoder.decode(b) for b in blobs])
+    rows.append(row("gan_ladder", f"target {goal}", len(images), images, blobs, decoded, enc, dec))
     table = pd.DataFrame(rows)
     files.write_csv(paths.report_dir(args.profile) / "speed.csv", table)
     print(f"{len(images)} unseen images {images.shape[1:]} of run {args.profile}; torch {torch.__version__}, "

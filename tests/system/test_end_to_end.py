@@ -123,7 +123,8 @@ def test_speed_benchmark_times_every_codec_and_gan_mode(smoke):
     assert {("png", "", 1), ("jpeg", "1", 1), ("webp", "0", 1), ("j2k", "20", 1), ("avif", "0", 1), ("kmeans", "4", 1),
             ("factorized", "0.01", 1), ("hyperprior", "0.01", 1), ("gan", "search", 2), ("gan", "search", 1),
             ("gan", "hybrid", 2), ("gan", "hybrid", 1), ("gan", "encoder", 2)} <= rows
-    assert ("gan", "decode") in {(c, m) for c, m, _ in rows}
+    assert ("gan", "decode") in {(c, m) for c, m, _ in rows} and ("gan_ladder", "target ssim>=0.9", 2) in rows
+    assert "gan_residual" in set(speed.codec)  # the layered codec with the run's middle residual coder
     timed = speed[speed["mode"] != "decode"]
     assert (pd.to_numeric(timed.encode_ms_per_image) > 0).all() and (speed.decode_ms_per_image > 0).all()
     assert speed.ssim.between(-1, 1).all() and (speed.bpp > 0).all()
