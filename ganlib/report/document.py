@@ -485,6 +485,8 @@ def _speed_label(row) -> str:
     """A row of speed.csv: "GAN reversal, hybrid" or the codec with its parameter ("JPEG q=1")."""
     if row.codec == "gan":
         return f"GAN reversal, {row['mode']}"
+    if row.codec == "gan_ladder":
+        return f"GAN reversal's ladder, compress --{row['mode']}"
     mode = str(row["mode"])
     param = None if mode in ("", "nan") else float(mode) if "." in mode else int(mode)
     return families.label(row.codec, param)
@@ -567,7 +569,9 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
                                        + " ".join(v["evidence"]) for i, v in enumerate(found["verdicts"], 1))
         gap = found.get("encoder_gap", "")
     if (d / REALISM_MATCHED).is_file():
-        blocks["realism"] = table_markdown(realism.for_display(pd.read_csv(d / REALISM_MATCHED)), REALISM_COLUMNS)
+        matched = realism.for_display(pd.read_csv(d / REALISM_MATCHED))
+        blocks["realism"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, REALISM_COLUMNS)
+                                          for split, g in matched.groupby("split", sort=False))
     if (d / "stage_times.csv").is_file():
         t = pd.read_csv(d / "stage_times.csv")
         minutes, seconds = divmod(round(t.seconds.sum()), 60)

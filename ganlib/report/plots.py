@@ -352,9 +352,10 @@ def perception_distortion(points: pd.DataFrame, title: str, samples_kid: float |
 def class_grid(originals: np.ndarray, true_classes: Sequence[str], columns: Sequence[dict], title: str,
                scale: float = 1.35):
     """The same images (rows) as decoded by each codec (columns, as
-    :func:`ganlib.evaluation.realism.grid_columns` returns them), originals first; under each image
-    the class the classifier gives it, in red where that is not the true class."""
-    heads = ["original"] + [f"{c['label']}\n{c['bpp']:.2f} bpp" for c in columns]
+    :func:`ganlib.evaluation.realism.grid_columns` returns them), originals first with their true
+    class; under each decoded image the class the classifier gives it, in red where that is not the
+    true class."""
+    heads = ["original\n(true class)"] + [f"{c['label']}\n{c['bpp']:.2f} bpp" for c in columns]
     images = [originals] + [c["images"] for c in columns]
     names = [list(true_classes)] + [c["classes"] for c in columns]
     right = [[True] * len(originals)] + [c["right"] for c in columns]

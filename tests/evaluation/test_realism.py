@@ -95,6 +95,9 @@ def test_theory_check_states_the_bound_and_whether_the_run_agrees():
     text = realism.theory_check(table(0.95, 0.01)[0], 8)
     assert "0.7 times" in text and "agrees" in text
     assert "does not show" in realism.theory_check(table(0.95, 0.2)[0], 8)
+    costly = table(0.95, 0.01)[0]
+    costly.loc[costly.codec == "gan", "mse"] = 300  # 3 times WebP's
+    assert "not on the price" in realism.theory_check(costly, 8)
 
 
 def test_nearest_refuses_points_more_than_a_factor_two_away():
