@@ -71,8 +71,7 @@ def _one_thread() -> None:
 
 def score_codecs(codecs: Sequence[Codec], images: Mapping[str, tuple[np.ndarray, np.ndarray]],
                  path: Callable[[str, str, int, str], Path], encode: Callable = encode_each,
-                 prepare: Callable[[np.ndarray], object] | None = None, keep: Callable[[Codec], bool] | None = None,
-                 bar: Callable = _no_bar, keep_first: int | None = None, workers: int = 1
+                 prepare: Callable[[np.ndarray], object] | None = None, bar: Callable = _no_bar, workers: int = 1
                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Every codec on every evaluation image. ``images``: split -> (image ids, uint8 originals), in
     the order to run. For each split: ``shared = prepare(originals)`` once (None without
@@ -85,8 +84,7 @@ def score_codecs(codecs: Sequence[Codec], images: Mapping[str, tuple[np.ndarray,
 
     Returns the rows (``codec``, ``param``, ``split``, ``image_id``, then :func:`score_files`'s
     keys), one per split, codec and image in that order, and the decoded images by
-    ``"<split>_<codec id>"`` of the codecs that ``keep`` (all without it), the first ``keep_first``
-    of each (all without it)."""
+    ``"<split>_<codec id>"``, in the rows' order (so concatenated, image i is row i's)."""
     rows, decoded = [], {}
     for split, (ids, originals) in images.items():
         shared = prepare(originals) if prepare is not None else None
@@ -100,8 +98,7 @@ def score_codecs(codecs: Sequence[Codec], images: Mapping[str, tuple[np.ndarray,
                        for c in bar(codecs, desc=f"{split} images")]
         for c, (scored, images_back) in zip(codecs, results):
             rows += scored
-            if keep is None or keep(c):
-                decoded[f"{split}_{c.id}"] = images_back[:keep_first]
+            decoded[f"{split}_{c.id}"] = images_back
     return pd.DataFrame(rows), decoded
 
 

@@ -22,12 +22,13 @@ def test_score_codecs_scores_the_files_on_disk_split_by_codec(images, tmp_path):
     run = paths.RunDir(tmp_path)
     codecs = [classical.codec("jpeg", 10), classical.codec("png"), classical.codec("webp", 0)]
     split_images = {"seen": (np.array([3, 1]), images[[3, 1]]), "unseen": (np.array([7]), images[[7]])}
-    table, decoded = scoring.score_codecs(codecs, split_images, run.baseline_file, keep=lambda c: c.name != "png")
+    table, decoded = scoring.score_codecs(codecs, split_images, run.baseline_file)
     assert list(table.columns[:4]) == ["codec", "param", "split", "image_id"]
     assert list(zip(table.split, table.codec, table.image_id)) == [
         ("seen", "jpeg", 3), ("seen", "jpeg", 1), ("seen", "png", 3), ("seen", "png", 1), ("seen", "webp", 3),
         ("seen", "webp", 1), ("unseen", "jpeg", 7), ("unseen", "png", 7), ("unseen", "webp", 7)]
-    assert list(decoded) == ["seen_jpeg10", "seen_webp0", "unseen_jpeg10", "unseen_webp0"]
+    assert list(decoded) == ["seen_jpeg10", "seen_png", "seen_webp0", "unseen_jpeg10", "unseen_png", "unseen_webp0"]
+    assert len(np.concatenate(list(decoded.values()))) == len(table)  # image i is row i's
     for r in table.itertuples():
         codec = next(c for c in codecs if c.name == r.codec)
         blob = run.baseline_file(codec.id, r.split, r.image_id, codec.name).read_bytes()
@@ -71,10 +72,9 @@ def test_means_per_split_codec_and_parameter_unseen_first():
 def test_score_codecs_in_worker_processes_gives_the_same_rows(images, tmp_path):
     codecs = [classical.codec("jpeg", 10), classical.codec("webp", 0), classical.codec("kmeans", 4)]
     split_images = {"unseen": (np.array([7, 2, 5]), images[[7, 2, 5]])}
-    one, decoded_one = scoring.score_codecs(codecs, split_images, paths.RunDir(tmp_path / "a").baseline_file,
-                                            keep_first=2)
+    one, decoded_one = scoring.score_codecs(codecs, split_images, paths.RunDir(tmp_path / "a").baseline_file)
     two, decoded_two = scoring.score_codecs(codecs, split_images, paths.RunDir(tmp_path / "b").baseline_file,
-                                            keep_first=2, workers=2)
+                                            workers=2)
     pd.testing.assert_frame_equal(one, two)
-    assert list(decoded_one) == list(decoded_two) and all(v.shape[0] == 2 for v in decoded_two.values())
+    assert list(decoded_one) == list(decoded_two) and all(v.shape[0] == 3 for v in decoded_two.values())
     assert all(np.array_equal(decoded_one[k], decoded_two[k]) for k in decoded_one)
