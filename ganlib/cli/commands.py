@@ -51,6 +51,7 @@ control characters and undecodable bytes of file names backslash-escaped.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import errno
 import hashlib
@@ -420,11 +421,10 @@ def write_report(path: str | None, rows: list[dict]) -> None:
     """``--report``: one CSV row per file written (:data:`REPORT_COLUMNS`), atomically."""
     if path is None:
         return
-    lines = [",".join(REPORT_COLUMNS)]
-    for r in rows:
-        lines.append(",".join('"' + str(r[c]).replace('"', '""') + '"' if c in ("file", "output", "rung")
-                              else (f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])) for c in REPORT_COLUMNS))
-    files.write_text(path, "\n".join(lines) + "\n")
+    with files.atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        writer = csv.DictWriter(f, REPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
 
 
 def warn_unlike(rows: list[dict], target: targets.Target | None) -> None:
