@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -116,3 +117,15 @@ def per_image_table(rd: pd.DataFrame, goals: Sequence[tuple[str, float]] = REPOR
     table["split_rank"] = [analysis.SPLIT_ORDER.index(s) for s in table.split]
     return table.sort_values(["split_rank", "goal", "rank"]).drop(columns=["goal", "rank", "split_rank"]
                                                                   ).reset_index(drop=True)
+
+
+def read_heldout(directory: str | Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray]]:
+    """The held-out-class experiment's table and grid images by row label (``<group>: originals``,
+    ``<group>: base layer``), from ``heldout.csv`` and ``grid.npz`` in ``directory`` (``reports/heldout/``,
+    written by ``make heldout``); (None, {}) when it has not run."""
+    directory = Path(directory)
+    if not (directory / "heldout.csv").is_file():
+        return None, {}
+    with np.load(directory / "grid.npz") as npz:
+        grid = {k.replace("_originals", ": originals").replace("_base", ": base layer"): npz[k] for k in npz.files}
+    return pd.read_csv(directory / "heldout.csv"), grid

@@ -501,9 +501,9 @@ SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),
 # reports/study/). Each block is in exactly one of the two files (tests/system/test_readme.py checks it).
 README_BLOCKS = ("verdicts", "results", "realism")
 RESULTS_BLOCKS = ("timings", "strongest", "bd_rate", "residual", "targets", "budget", "tradeoff", "speed")
-STUDY_BLOCK, LEARNED_BLOCK = "study", "learned"  # from reports/study/ and reports/learned/
+STUDY_BLOCK, LEARNED_BLOCK, HELDOUT_BLOCK = "study", "learned", "heldout"  # from reports/study/, learned/, heldout/
 DOCUMENTS = {"readme": ("README.md", README_BLOCKS),
-             "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK, LEARNED_BLOCK))}
+             "results": ("docs/results.md", (*RESULTS_BLOCKS, STUDY_BLOCK, LEARNED_BLOCK, HELDOUT_BLOCK))}
 def _realism_label(row) -> str:
     if row.codec in realism.REFERENCE_NAMES:
         return f"reference: {realism.REFERENCE_NAMES[row.codec]}"
@@ -534,6 +534,11 @@ TARGET_COLUMNS = {"Codec": (_target_codec, "{}"),
                   "Target": (lambda r: f"{analysis.QUALITY[r.metric].split(' ')[0]} ≥ {r.value:g}", "{}"),
                   "Images": ("n_images", "{:d}"), "Reached (%)": (lambda r: 100 * r.met, "{:.1f}"),
                   "Mean bytes": ("bytes", "{:.1f}"), "Mean bpp": ("bpp", "{:.3f}")}
+HELDOUT_CSV = "heldout.csv"  # written by python -m ganlib.pipeline.heldout (make heldout) into reports/heldout/
+HELDOUT_COLUMNS = {"Codec and setting": ("what", "{}"), "Images": ("n_images", "{:d}"),
+                   "Target reached (%)": (lambda r: 100 * r.met, "{:.1f}"), "Mean bytes": ("bytes", "{:.1f}"),
+                   "Mean bpp": ("bpp", "{:.3f}"), "SSIM": ("ssim", "{:.3f}"), "PSNR (dB)": ("psnr", "{:.2f}"),
+                   "Lossless fallback (%)": (lambda r: 100 * r.lossless, "{:.1f}")}
 LAYERED_POINT_COLUMNS = {"Codec": (lambda r: families.label(r.codec, r.param), "{}"), "BPP": ("bpp", "{:.3f}"),
                          "PSNR (dB)": ("psnr", "{:.2f}"), "SSIM": ("ssim", "{:.3f}")}
 
@@ -606,6 +611,10 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         blocks[STUDY_BLOCK] = study_markdown(d / STUDY_CSV)
     if (d / CONVERGENCE_CSV).is_file():  # reports/learned/: python -m ganlib.report reports/learned --results ...
         blocks[LEARNED_BLOCK] = learned_markdown(d / CONVERGENCE_CSV)
+    if (d / HELDOUT_CSV).is_file():  # reports/heldout/: python -m ganlib.report reports/heldout --results ...
+        table = pd.read_csv(d / HELDOUT_CSV)
+        blocks[HELDOUT_BLOCK] = "\n\n".join(f"**{group}**\n\n" + table_markdown(g, HELDOUT_COLUMNS)
+                                              for group, g in table.groupby("group", sort=False))
     return blocks
 
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,3 +41,12 @@ def test_parse(text, message):
     else:
         with pytest.raises(ValueError, match=message):
             targets.parse(text)
+
+
+def test_read_heldout_labels_the_grid_rows_and_is_empty_before_the_experiment(tmp_path):
+    assert targets.read_heldout(tmp_path) == (None, {})
+    pd.DataFrame([{"group": "g", "what": "x"}]).to_csv(tmp_path / "heldout.csv", index=False)
+    image = np.zeros((2, 4, 4, 1), np.uint8)
+    np.savez(tmp_path / "grid.npz", g_originals=image, g_base=image + 1)
+    table, grid = targets.read_heldout(tmp_path)
+    assert list(table.what) == ["x"] and list(grid) == ["g: originals", "g: base layer"]

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from ganlib.codecs.gan import GanCodec

@@ -35,7 +35,7 @@ def committed_run(into: Path) -> Path | None:
     return into
 
 
-STUDIES = (document.STUDY_BLOCK, document.LEARNED_BLOCK)  # blocks made from the studies' own reports/ folders
+STUDIES = (document.STUDY_BLOCK, document.LEARNED_BLOCK, document.HELDOUT_BLOCK)  # from the studies' own folders
 
 
 def gives_the_readme(run: Path) -> bool:
