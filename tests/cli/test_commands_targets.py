@@ -122,3 +122,15 @@ def test_ladder_rungs_decode_as_scored(run, small_generator, images):
         for r in per_image:
             assert r.score["ssim"] == pytest.approx(metrics.ssim(image, decoder.decode(r.blob)))
         assert per_image[-1].score["psnr"] == float("inf")
+
+
+def test_oversized_or_foreign_layered_files_are_refused_unread(run, tmp_path, capsys):
+    big = tmp_path / "big.grl"
+    with big.open("wb") as f:
+        f.truncate(layered_format.MAX_FILE_BYTES + 1)
+    assert cli.main(["decompress", str(big), "-o", str(tmp_path / "x.png"), "--run", str(run)]) == cli.EXIT_BAD_FILE
+    assert "longer than any valid latent or layered file" in capsys.readouterr().err
+    damaged = tmp_path / "damaged.grl"
+    damaged.write_bytes(bytes([0xE2, 3, 1, 2, 3, 0, 0]))
+    assert cli.main(["decompress", str(damaged), "-o", str(tmp_path / "y.png"), "--run", str(run)]) == cli.EXIT_BAD_FILE
+    assert "checksum" in capsys.readouterr().err and not (tmp_path / "y.png").exists()
