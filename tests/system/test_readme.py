@@ -166,6 +166,15 @@ def test_the_committed_study_block():
     assert placed == document.study_markdown(ROOT / "reports/study/study.csv"), "block 'study' is stale"
 
 
+def test_the_committed_heldout_block():
+    """docs/results.md's held-out-class block is reports/heldout/heldout.csv's (`python -m ganlib.report
+    reports/heldout --results docs/results.md`)."""
+    placed = document.block(FILES["results"].read_text(), document.HELDOUT_BLOCK)
+    assert placed is not None, "docs/results.md has no block 'heldout'"
+    expected = document.readme_blocks(ROOT / "reports/heldout")[document.HELDOUT_BLOCK]
+    assert placed == expected, "block 'heldout' is stale"
+
+
 def test_a_missing_block_is_an_error_and_nothing_is_written(tmp_path, capsys):
     pd.DataFrame([{"notebook": "01_data", "seconds": 61.2, "note": None}]).to_csv(tmp_path / "stage_times.csv",
                                                                                  index=False)
