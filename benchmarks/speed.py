@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib.cli import ladder
 from ganlib.codecs import residual, zoo
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import files, params, paths, runtime
@@ -43,7 +42,7 @@ from ganlib.data import datasets
 from ganlib.evaluation import metrics, targets
 from ganlib.inversion import invert, modes
 from ganlib.models import checkpoints, encoder, prior
-from ganlib.pipeline import profiles, stages
+from ganlib.pipeline import ladder, profiles, stages
 
 CLASSICAL = [("png", None), ("jpeg", 1), ("webp", 0), ("j2k", 20), ("avif", 0), ("kmeans", 4)]  # one setting each
 DECODE_FILES = 1024  # files decoded by the batched-decoding row

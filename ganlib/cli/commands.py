@@ -6,7 +6,7 @@ layered files) and back.
     python -m ganlib decompress FILE [FILE ...] | FOLDER -o OUT [--run DIR]
 
 ``--target METRIC=VALUE`` (ssim, psnr, ms_ssim) writes, per image, the smallest file of the quality
-ladder (:mod:`ganlib.cli.ladder`: the base layer at 3 to 8 bits, the run's learned residual
+ladder (:mod:`ganlib.pipeline.ladder`: the base layer at 3 to 8 bits, the run's learned residual
 coders and WebP residuals on a 6-bit base, lossless PNG) whose decoded image meets it;
 ``--max-bytes N`` the best SSIM within N bytes. Both write layered files (``.grl``), which
 ``decompress`` reads beside latent files (``.gan``). Without a target, files that decode to SSIM
@@ -67,7 +67,6 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ganlib.cli import ladder
 from ganlib.codecs import residual
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import distributed, files, params, paths, runtime
@@ -80,6 +79,7 @@ from ganlib.models import encoder as encoders
 from ganlib.models import prior as priors
 from ganlib.models.checkpoints import load_generator
 from ganlib.models.losses import LOSSES
+from ganlib.pipeline import ladder
 
 EXIT_OK, EXIT_BAD_FILE, EXIT_USAGE, EXIT_TOO_BIG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 LATENT_SUFFIX, LAYERED_SUFFIX, IMAGE_SUFFIX = ".gan", layered_format.SUFFIX, ".png"
@@ -360,7 +360,7 @@ def compress_target(args) -> targets.Target | None:
 
 
 def load_coders(args, channels: int) -> tuple[list[residual.LearnedResidual], int]:
-    """The residual coders of ``--run`` (:func:`ganlib.cli.ladder.load_coders`) and their base's bit depth."""
+    """The residual coders of ``--run`` (:func:`ganlib.pipeline.ladder.load_coders`) and their base's bit depth."""
     run = Path(args.run) if args.run else default_run()
     try:
         coders, bits = ladder.load_coders(run, channels)
@@ -393,7 +393,7 @@ class Outcome:
 
 class Encoding:
     """Images -> :class:`Outcome` per image: the latent file at ``--bits`` without a target, else the
-    rung of the quality ladder the target picks (:mod:`ganlib.cli.ladder`)."""
+    rung of the quality ladder the target picks (:mod:`ganlib.pipeline.ladder`)."""
 
     def __init__(self, gan: GanCodec, target: targets.Target | None, coders=(), residual_bits: int = 6):
         self.gan, self.target, self.coders, self.residual_bits = gan, target, list(coders), residual_bits

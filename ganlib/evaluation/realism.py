@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from ganlib.codecs import families
 from ganlib.core import files, paths
@@ -79,13 +78,17 @@ def kid(x: np.ndarray, y: np.ndarray, subsets: int = 10, subset: int = KID_SUBSE
 
 def fid(x: np.ndarray, y: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to features x (m, d) and y (n, d):
-    |μx − μy|² + tr(Σx + Σy − 2 (Σx Σy)^½); NaN for sets of fewer than 2."""
+    |μx − μy|² + tr(Σx) + tr(Σy) − 2 tr((Σx Σy)^½), the last trace computed as the sum of the square
+    roots of the eigenvalues of the symmetric Σx^½ Σy Σx^½ (so a singular covariance, as with fewer
+    images than features, needs no matrix square root of a non-symmetric product); NaN for sets of
+    fewer than 2."""
     if len(x) < 2 or len(y) < 2:
         return math.nan
-    mx, my = x.mean(0), y.mean(0)
     cx, cy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    root = linalg.sqrtm(cx @ cy)
-    return float(((mx - my) ** 2).sum() + np.trace(cx + cy - 2.0 * np.real(root)))
+    values, vectors = np.linalg.eigh(cx)
+    root_x = (vectors * np.sqrt(values.clip(0))) @ vectors.T
+    middle = np.linalg.eigvalsh(root_x @ cy @ root_x).clip(0)
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(cx) + np.trace(cy) - 2.0 * np.sqrt(middle).sum())
 
 
 def proportion(hits: np.ndarray) -> tuple[float, float]:

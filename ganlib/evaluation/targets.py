@@ -1,6 +1,6 @@
 """Per-image targets: the smallest file that meets a quality target, or the best quality within a
 size, chosen among candidate files of one image, each scored on the image decoded from it (as the
-decoder will produce it). The command line's quality ladder (:mod:`ganlib.cli.ladder`) and the
+decoder will produce it). The command line's quality ladder (:mod:`ganlib.pipeline.ladder`) and the
 per-image rate control of every codec in the report use it.
 
 A target is ``metric=value`` with metric one of :data:`METRICS` (``ssim=0.9``, ``psnr=30``,

@@ -8,7 +8,7 @@ chain trains them (:func:`ganlib.models.gan_training.train_gan`,
 :func:`ganlib.pipeline.stages.train_encoder`, :func:`ganlib.pipeline.stages.train_residual`), but on
 the training images of every class except ``held_out_class``, into ``runs/heldout/``. Then the first
 ``n_images`` held-out test images of that class and as many test images of the other classes go
-through the command line's quality ladder (:mod:`ganlib.cli.ladder`, one search each), and through
+through the command line's quality ladder (:mod:`ganlib.pipeline.ladder`, one search each), and through
 WebP at every quality. ``reports/heldout/heldout.csv`` has, per group, the base layer alone at 8
 bits, the layered file at the middle λ, ``compress --target`` at each target (bytes, the rung kinds
 it needed) and WebP's per-image target; ``reports/heldout/grid.npz`` the first images with their
@@ -23,7 +23,6 @@ import time
 import numpy as np
 import pandas as pd
 
-from ganlib.cli import ladder
 from ganlib.codecs import classical, zoo
 from ganlib.core import files, params, paths, runtime
 from ganlib.data import datasets
@@ -31,7 +30,7 @@ from ganlib.evaluation import metrics, targets
 from ganlib.formats import layered_format
 from ganlib.models import checkpoints, gan_training
 from ganlib.models.nets import GanConfig
-from ganlib.pipeline import stages
+from ganlib.pipeline import ladder, stages
 
 NAME = "heldout"
 SETTINGS = "params/heldout.yaml"

@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 from ganlib.cli import commands as cli
-from ganlib.cli import ladder
 from ganlib.codecs import residual
 from ganlib.evaluation import metrics, targets
 from ganlib.formats import layered_format
 from ganlib.models import learned
 from ganlib.models.checkpoints import save_generator
+from ganlib.pipeline import ladder
 
 FAST = ["--steps", "10", "--restarts", "1", "--refine-steps", "2", "--init", "random"]
 

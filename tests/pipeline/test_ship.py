@@ -3,12 +3,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from ganlib.cli import ladder
 from ganlib.codecs import residual
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import paths
 from ganlib.models import checkpoints, encoder, prior
-from ganlib.pipeline import ship
+from ganlib.pipeline import ladder, ship
 
 
 def test_ship_copies_the_models_and_writes_a_card(small_generator, images, tmp_path, monkeypatch):
