@@ -78,10 +78,10 @@ def train(settings: dict, arrays: dict, run: paths.RunDir) -> tuple:
 def webp_target(images: np.ndarray, target: targets.Target) -> tuple[float, float]:
     """WebP searched per image over :data:`WEBP` (as ``cwebp -size``/``-psnr``): (share of images some
     quality meets ``target`` for, mean bytes of the smallest such file over those)."""
-    chosen = []
+    chosen, codecs = [], [classical.codec("webp", q, images.shape[3]) for q in WEBP]
     for image in images:
-        blobs = [classical.codec("webp", q, image.shape[2]).encode(image) for q in WEBP]
-        scores = targets.scored(image, blobs, [classical.codec("webp", 0, image.shape[2]).decode(b) for b in blobs])
+        blobs = [c.encode(image) for c in codecs]
+        scores = targets.scored(image, blobs, [codecs[0].decode(b) for b in blobs])
         pick = targets.choose([len(b) for b in blobs], [s[target.metric] for s in scores], target)
         chosen.append(np.nan if pick is None else len(blobs[pick]))
     chosen = np.array(chosen, dtype=float)
