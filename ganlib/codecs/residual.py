@@ -147,6 +147,7 @@ class Decoder:
 
     def __init__(self, base, coders: Sequence[LearnedResidual] = ()):
         self.base, self.coders = base, {c.coder: c for c in coders}
+        self.fixed = {"base": BaseOnly(), "webp": WebpResidual(0, base.shape[2])}  # layers without a model
 
     def decode(self, data: bytes) -> np.ndarray:
         if not layered_format.is_layered(data):
@@ -157,8 +158,7 @@ class Decoder:
         if f.kind == "learned" and f.coder not in self.coders:
             raise CodecError(f"made with residual coder {f.coder.hex()}, which this model does not have "
                              f"(it has {', '.join(c.hex() for c in self.coders) or 'none'})")
-        layer = {"base": BaseOnly(), "webp": WebpResidual(0, self.base.shape[2])}.get(f.kind) or self.coders[f.coder]
-        return decode_layers(f, self.base, layer)
+        return decode_layers(f, self.base, self.fixed.get(f.kind) or self.coders[f.coder])
 
 
 def encode_png(image: np.ndarray) -> bytes:

@@ -399,7 +399,7 @@ def score_realism(run: str | Path, arrays: dict[str, np.ndarray], model: classif
                 preds, feats / scale, reference / scale, labels, None if images is not None else preds, subsets,
                 seed)})
     position = {s: {int(i): k for k, i in enumerate(arrays[f"{s}_ids"])} for s in datasets.SPLITS}
-    for codec, param, split, group, images in runtime.progress(list(realism.decoded_sets(run)), desc="realism"):
+    for codec, param, split, group, images in runtime.progress(realism.decoded_sets(run), desc="realism"):
         at = [position[split][int(i)] for i in group.image_id]
         preds, feats = classifier.classify(model, images)
         labels, original = truth[split][at], originals[split][0][at]
