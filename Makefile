@@ -41,7 +41,7 @@ INVERTED := $(INVERSIONS:%=$(RUN)/invert_%.csv)
 
 # one YAML per stage, rewritten only when its section of the profile changes
 STAGE_PARAMS := $(foreach s,data train encoder classifier $(INVERSIONS:%=invert_%) tradeoff baselines residual realism results,$(RUN)/params/$(s).yaml)
-$(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) | $(INSTALLED)
+$(STAGE_PARAMS): $(RUN)/params/%.yaml: $(PARAMS) $(wildcard params/*.yaml) | $(INSTALLED)
 	$(PY) -m ganlib.pipeline $(PROFILE) $* -o $@
 
 data: $(RUN)/data.npz ## 01: prepare the data set and the seen/unseen split

@@ -142,13 +142,14 @@ class JPEG2000(PillowCodec):
 
 
 class AVIF(PillowCodec):
-    """AVIF (libavif via Pillow), quality 0..100, slowest/best speed."""
+    """AVIF (libavif via Pillow), quality 0..100, at libavif's default speed (:data:`SPEED`)."""
 
     name, format, feature = "avif", "AVIF", "avif"
     knob = ("quality", 0, 100)
+    SPEED = 6  # libavif's default; why not 0, the slowest: docs/results.md, AVIF
 
     def save_options(self) -> dict:
-        return {"quality": self.param, "speed": 0}
+        return {"quality": self.param, "speed": self.SPEED}
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
         """The data of the ``mdat`` box (the AV1 bitstream)."""

@@ -169,8 +169,9 @@ def _encode_range(symbols: np.ndarray, model: LatentModel, bits: int, scale: int
     return encoder.get_compressed().astype(">u4").tobytes()
 
 
-def _decode_range(payload: bytes, model: LatentModel, bits: int) -> np.ndarray:
-    """Range-coded payload -> symbols (int64); :class:`CodecError` if the coder refuses it."""
+def _decode_range(payload: bytes, model: LatentModel, bits: int, table: list | None = None) -> np.ndarray:
+    """Range-coded payload -> symbols (int64); :class:`CodecError` if the coder refuses it. ``table``:
+    :func:`range_parameters` of every scale index, when the caller has them (the packer's search)."""
 
     cs = constriction.stream
     padded = bytes(payload) + bytes(-len(payload) % 4 + 8)  # zero bytes to a whole word, then two zero words
@@ -180,7 +181,8 @@ def _decode_range(payload: bytes, model: LatentModel, bits: int) -> np.ndarray:
         scale = int(decoder.decode(cs.model.Uniform(len(SCALES)), 1)[0])
         if not 0 <= scale < len(SCALES):
             raise CodecError(f"invalid scale index {scale}")
-        symbols = decoder.decode(cs.model.QuantizedGaussian(0, (1 << bits) - 1), *range_parameters(model, bits, scale))
+        means, stds = table[scale] if table is not None else range_parameters(model, bits, scale)
+        symbols = decoder.decode(cs.model.QuantizedGaussian(0, (1 << bits) - 1), means, stds)
     except CodecError:
         raise
     except Exception as exc:  # noqa: BLE001 - any coder failure means a corrupted payload
@@ -188,14 +190,16 @@ def _decode_range(payload: bytes, model: LatentModel, bits: int) -> np.ndarray:
     return np.asarray(symbols, dtype=np.int64)
 
 
-def _decodes_to(payload: bytes, model: LatentModel, bits: int, symbols: np.ndarray) -> bool:
+def _decodes_to(payload: bytes, model: LatentModel, bits: int, symbols: np.ndarray, table: list | None = None) -> bool:
     try:
-        return np.array_equal(_decode_range(payload, model, bits), symbols)
+        decoded = _decode_range(payload, model, bits, table)
     except CodecError:
         return False
+    return decoded.shape == symbols.shape and bool((decoded == symbols).all())
 
 
-def _shortest_prefix(full: bytes, model: LatentModel, bits: int, symbols: np.ndarray) -> bytes:
+def _shortest_prefix(full: bytes, model: LatentModel, bits: int, symbols: np.ndarray, table: list | None = None
+                     ) -> bytes:
     """The shortest prefix of the coder's output (its last byte as is, or rounded up) that still
     decodes to ``symbols``: shorter prefixes are tried until neither variant decodes."""
     best = full
@@ -204,7 +208,7 @@ def _shortest_prefix(full: bytes, model: LatentModel, bits: int, symbols: np.nda
         up = int.from_bytes(full[:k], "big") + 1
         if k and up < 1 << (8 * k):
             candidates.append(up.to_bytes(k, "big"))
-        good = next((c for c in candidates if _decodes_to(c, model, bits, symbols)), None)
+        good = next((c for c in candidates if _decodes_to(c, model, bits, symbols, table)), None)
         if good is None:
             break
         best = good
@@ -214,11 +218,12 @@ def _shortest_prefix(full: bytes, model: LatentModel, bits: int, symbols: np.nda
 def _pack_range(symbols: np.ndarray, model: LatentModel, bits: int) -> bytes:
     """The shortest range-coded payload over every scale (the lowest index on a tie)."""
     full = [_encode_range(symbols, model, bits, k) for k in range(len(SCALES))]
+    table = [range_parameters(model, bits, k) for k in range(len(SCALES))]
     shortest = min(len(f) for f in full)
     out = None
     for f in full:  # cutting saves at most the flush (< 2 words): only near-shortest streams can win
         if len(f) <= shortest + 8:
-            cut = _shortest_prefix(f, model, bits, symbols)
+            cut = _shortest_prefix(f, model, bits, symbols, table)
             if out is None or len(cut) < len(out):
                 out = cut
     return out

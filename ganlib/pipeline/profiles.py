@@ -82,8 +82,15 @@ def check_sections(sections: dict, where: str = "profile") -> None:
             raise ValueError(f"{where}: {message}")
 
 
-def load_profile(profile: str) -> dict:
-    """The sections of ``params/<profile>.yaml``, checked (:func:`check_sections`)."""
+EXTENDS = "extends"  # a profile's key naming the profile it starts from: its sections' keys override that one's
+
+
+def load_profile(profile: str, _children: tuple[str, ...] = ()) -> dict:
+    """The sections of ``params/<profile>.yaml``, checked (:func:`check_sections`). A profile with
+    ``extends: <other>`` starts from the other's sections, each key of its own sections replacing
+    the other's."""
+    if profile in _children:
+        raise ValueError(f"profile={profile!r}: extends itself ({' -> '.join([*_children, profile])})")
     path = paths.profile_path(profile)
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml"))
@@ -98,6 +105,12 @@ def load_profile(profile: str) -> dict:
     if LEARNED_STUDY_SECTION in sections:
         raise ValueError(f"profile={profile!r} is not allowed; {path.name} holds the settings of the learned codecs' "
                          "convergence study (make learned), not a profile of the chain")
+    parent = sections.pop(EXTENDS, None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ValueError(f"{path}: {EXTENDS} must name a profile; got {parent!r}")
+        base = load_profile(parent, (*_children, profile))
+        sections = {s: {**(base.get(s) or {}), **(sections.get(s) or {})} for s in dict.fromkeys([*base, *sections])}
     unknown = [s for s in sections if s not in STAGES]
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(STAGES)}")

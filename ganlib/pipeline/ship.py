@@ -2,12 +2,16 @@
 
     python -m ganlib.pipeline.ship [--profile default] [-o models]        (or: make models)
 
-Copies the generator, the encoder and the fitted latent prior of ``runs/<profile>/``, and its
-learned residual coders when 04b has trained them (``residual.json`` and
-``learned/conditional_lambda_<λ>.safetensors``: the layered rungs of ``compress --target``), into
-OUT (default: ``models/`` at the project root, which ``python -m ganlib compress`` uses when no
-``--run`` is given) and writes ``OUT/README.md``: the data, the training budget, the seeds, the
-commit that trained them and the report's numbers, all read from the run's files.
+Copies the generator (with its training history), the encoder and the fitted latent prior of
+``runs/<profile>/``, its classifier when 02c has trained one, and its learned residual coders when
+04b has trained them (``residual.json`` and ``learned/conditional_lambda_<λ>.safetensors``: the
+layered rungs of ``compress --target``), into OUT (default: ``models/`` at the project root, which
+``python -m ganlib compress`` uses when no ``--run`` is given, and which the default profile's
+training stages load: ``trained_from: models``, :mod:`ganlib.pipeline.trained`). Writes
+``OUT/trained.json`` (the training split's fingerprint, the profile, the commit) and
+``OUT/README.md``: the data, the training budget, the seeds, the commit that trained them and the
+report's numbers, all read from the run's files. A run that loaded its models from such a folder
+(``trained_from``) is refused: ship the run that trained them.
 """
 from __future__ import annotations
 
@@ -18,14 +22,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ganlib.core import files, paths
 from ganlib.evaluation import tradeoff
 from ganlib.models import encoder
-from ganlib.pipeline import profiles
-
-SHIPPED = (paths.GENERATOR_CONFIG, paths.GENERATOR, paths.PRIOR, paths.ENCODER_CONFIG, paths.ENCODER)  # weights last
+from ganlib.pipeline import profiles, trained
 
 
 def commit() -> str:
@@ -49,7 +52,9 @@ def card(profile: str, run: Path, report: Path) -> str:
     lines = [
         f"# Shipped model: profile `{profile}`", "",
         "The generator G, the encoder E and the latent prior that `python -m ganlib compress` and `decompress` "
-        "use when no `--run` is given. Written by `make models` (`python -m ganlib.pipeline.ship`) from "
+        "use when no `--run` is given, and the models that the default profile's training stages load rather than "
+        "train (`trained_from: models`; `trained.json` holds the fingerprint of the training split they need). "
+        "Written by `make models` (`python -m ganlib.pipeline.ship`) from "
         f"`runs/{profile}/` at commit {commit()}; the numbers below come from that run's report.", "",
         "| | |", "|---|---|",
         f"| data | {data.get('dataset', 'fashion_mnist')}, {size} x {size} x {gen['config']['channels']}, "
@@ -65,6 +70,11 @@ def card(profile: str, run: Path, report: Path) -> str:
         f"| search metric | in the encoder's weights: the inverse of G's mean J^T J at E's guesses for "
         f"{encoder.METRIC_IMAGES} training images, the hybrid search's L-BFGS preconditioner |",
         f"| prior | `{paths.PRIOR}`: per-dimension density of inverted training latents |"]
+    if run.classifier.is_file():
+        cls = files.read_json(run.classifier_config)
+        lines.append(f"| classifier | `{paths.CLASSIFIER}`: the realism study's feature network (02c), "
+                     f"{cls['parameters']:,} parameters, {cls['steps']} steps of {cls['batch_size']}, lr {cls['lr']}, "
+                     f"seed {cls['seed']}, {cls['seconds']} s; test accuracy {cls['test_accuracy']:.1%} |")
     if run.residual_meta.is_file():
         meta = files.read_json(run.residual_meta)
         lams = ", ".join(f"{r['lambda']:g}" for r in meta["runs"])
@@ -90,26 +100,31 @@ def card(profile: str, run: Path, report: Path) -> str:
     return "\n".join(lines)
 
 
-def residual_coders(run: Path) -> list[str]:
-    """The run's residual coder files relative to it, then ``residual.json`` (last: it names them); none
-    when 04b has not run."""
+def shipped_files(run: Path) -> list[str]:
+    """The files of the run's models, relative to it, in the order :func:`ship` copies them: the
+    GAN's and the encoder's (required), the classifier's and the residual coders' (when their stages
+    have run); each stage's make target last (:func:`ganlib.pipeline.trained.stage_files`)."""
     run = paths.RunDir(run)
-    if not run.residual_meta.is_file():
-        return []
-    meta = files.read_json(run.residual_meta)
-    coders = [run.learned_model("conditional", r["lambda"]).relative_to(run.root).as_posix() for r in meta["runs"]]
-    return [*coders, paths.RESIDUAL_META]
+    names = trained.stage_files(run, "train") + trained.stage_files(run, "encoder")
+    if run.classifier.is_file():
+        names += trained.stage_files(run, "classifier")
+    return names + trained.stage_files(run, "residual")
 
 
 def ship(profile: str, out: Path) -> Path:
-    """Copy the run's models into ``out`` (each atomically, weights before the JSON that names them)
-    and write its model card."""
-    run = paths.work_dir() / "runs" / profile
-    for name in [*SHIPPED, *residual_coders(run)]:
-        source = paths.require(run / name, f"make encoder PROFILE={profile}")
+    """Copy the run's models into ``out`` (each atomically), then write ``trained.json`` and the model card."""
+    run = paths.RunDir(paths.work_dir() / "runs" / profile)
+    if (run.root / trained.ADOPTED).is_file():
+        raise ValueError(f"runs/{profile}/ loaded its models (trained_from: "
+                         f"{files.read_json(run.root / trained.ADOPTED).get('from')}) rather than training them; "
+                         "ship the run that trained them (e.g. make models PROFILE=full)")
+    images = np.load(paths.require(run.data, f"make data PROFILE={profile}"))["train"]
+    for name in shipped_files(run):
+        source = paths.require(run.root / name, f"make encoder PROFILE={profile}")
         with files.atomic_path(out / name) as tmp:
             shutil.copyfile(source, tmp)
-    files.write_text(out / "README.md", card(profile, run, paths.work_dir() / "reports" / profile))
+    files.write_text(out / trained.MANIFEST, json.dumps(trained.manifest(images, profile, commit()), indent=2))
+    files.write_text(out / "README.md", card(profile, run.root, paths.work_dir() / "reports" / profile))
     return out
 
 

@@ -7,7 +7,7 @@ notebook, a study or a benchmark. Every file a stage writes is named by the run 
 notebook              work
 ====================  =====================================================================
 01_data               :func:`prepare_data` (the capacity study: :func:`data_arrays`)
-02_train_gan          :func:`ganlib.models.gan_training.run_stage`
+02_train_gan          :func:`train_gan`
 02b_train_encoder     :func:`train_encoder` (shown: :func:`encoder_guesses`, :func:`prior_savings`)
 02c_train_classifier  :func:`train_classifier`
 03_invert             :func:`inversion_settings`, then after the search :func:`invert_files` (the
@@ -18,6 +18,9 @@ notebook              work
 04c_realism           :func:`score_realism`
 05_results            :mod:`ganlib.evaluation.analysis`, one call per table or figure
 ====================  =====================================================================
+
+The training stages (02, 02b, 02c and 04b's coders) train, or with ``trained_from`` load the models
+a folder ships (:func:`ganlib.pipeline.trained.adopt`).
 """
 from __future__ import annotations
 
@@ -42,8 +45,9 @@ from ganlib.formats import latent_format
 from ganlib.formats.interface import Codec
 from ganlib.inversion import modes
 from ganlib.inversion.invert import Inversion, InversionConfig, check_bits
-from ganlib.models import checkpoints, classifier, encoder, learned, prior
-from ganlib.models.nets import Encoder, Generator
+from ganlib.models import checkpoints, classifier, encoder, gan_training, learned, prior
+from ganlib.models.nets import Encoder, GanConfig, Generator
+from ganlib.pipeline import ladder, trained
 
 
 def split_images(arrays: dict[str, np.ndarray], split: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -72,10 +76,33 @@ def prepare_data(run: str | Path, dataset: str, data_dir: str | None, image_size
     return arrays
 
 
+def _adopt(run: str | Path, trained_from: str, stage: str, settings: dict, arrays: dict[str, np.ndarray]) -> dict:
+    return trained.adopt(run, paths.project_root() / trained_from, stage, settings, arrays["train"])
+
+
+# ---------------------------------------------------------------- 02_train_gan
+def train_gan(profile: str, arrays: dict[str, np.ndarray], config: GanConfig, steps: int, batch_size: int, lr: float,
+              seed: int, processes: int = 1, mixed_precision: bool = True, trained_from: str = ""
+              ) -> tuple[Generator, dict, dict | None]:
+    """02_train_gan: train ``profile``'s GAN on the training split and write its checkpoint and history
+    (:func:`ganlib.models.gan_training.run_stage`), or with ``trained_from`` (a folder of the project,
+    e.g. ``models``) load the GAN it ships, trained with these settings on this split. Returns the
+    generator, its history and the folder's ``trained.json`` (None when trained here)."""
+    if not trained_from:
+        G, history = gan_training.run_stage(profile, arrays["train"], config, steps, batch_size, lr, seed, processes,
+                                            mixed_precision)
+        return G, history, None
+    run = paths.run_dir(profile)
+    settings = {"latent_dim": config.latent_dim, "width": config.width, "steps": steps, "batch_size": batch_size,
+                "lr": lr, "seed": seed}
+    shipped = _adopt(run, trained_from, "train", settings, arrays)
+    return checkpoints.load_generator(run), gan_training.load_history(run), shipped
+
+
 # ---------------------------------------------------------------- 02b_train_encoder
 def train_encoder(run: str | Path, G: Generator, arrays: dict[str, np.ndarray], synthetic_steps: int,
-                  real_steps: int, synthetic_std: float, batch_size: int, lr: float, seed: int
-                  ) -> tuple[Encoder, dict, latent_format.LatentModel, int]:
+                  real_steps: int, synthetic_std: float, batch_size: int, lr: float, seed: int, trained_from: str = ""
+                  ) -> tuple[Encoder, dict | None, latent_format.LatentModel, int]:
     """02b_train_encoder, in this order: train the encoder on the training images
     (:func:`ganlib.models.encoder.train_encoder`); draw the training images the prior is fitted to
     (:func:`ganlib.models.prior.fit_ids`: never an evaluation image); fit the encoder's search
@@ -86,7 +113,14 @@ def train_encoder(run: str | Path, G: Generator, arrays: dict[str, np.ndarray], 
     The encoder's weights are written LAST: their file marks the stage complete (it is make's
     target, and what the later stages load), so an interrupted stage never leaves an encoder
     beside a missing or stale prior. Returns the encoder, its training history, the prior and
-    the number of images it was fitted to."""
+    the number of images it was fitted to. With ``trained_from``: the encoder and prior that folder
+    ships (for ``G`` and these settings), and no history."""
+    if trained_from:
+        settings = {"synthetic_steps": synthetic_steps, "real_steps": real_steps, "synthetic_std": synthetic_std,
+                    "batch_size": batch_size, "lr": lr, "seed": seed}
+        _adopt(run, trained_from, "encoder", settings, arrays)
+        fitted_to = int(files.read_json(paths.RunDir(run).prior).get("images", 0))
+        return encoder.load_encoder(run, G), None, prior.load(run, G), fitted_to
     E, history = encoder.train_encoder(G, arrays["train"], synthetic_steps, real_steps, batch_size, lr, seed,
                                        synthetic_std)
     fit_ids = prior.fit_ids(arrays, prior.FIT_IMAGES, seed)  # training images, never the evaluation images
@@ -131,12 +165,17 @@ NO_LABELS = ("the data set has no class labels (a folder data set needs one subf
 
 
 def train_classifier(run: str | Path, arrays: dict[str, np.ndarray], steps: int, batch_size: int, lr: float,
-                     seed: int) -> tuple[classifier.Classifier | None, dict]:
+                     seed: int, trained_from: str = "") -> tuple[classifier.Classifier | None, dict]:
     """02c_train_classifier: the realism study's feature network (:func:`ganlib.models.classifier.train`)
     on the training split and its labels, its accuracy on the held-out split, saved to the run's
     ``classifier.safetensors`` and ``classifier.json`` (last: the stage's target). Without labels
-    only the JSON is written, saying why (:data:`NO_LABELS`). Returns the model (or None) and the JSON."""
+    only the JSON is written, saying why (:data:`NO_LABELS`). With ``trained_from``: the classifier that
+    folder ships (trained with these settings on this split). Returns the model (or None) and the JSON."""
     run = paths.RunDir(run)
+    if trained_from:
+        _adopt(run, trained_from, "classifier", {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed},
+               arrays)
+        return classifier.load_classifier(run)
     if "train_labels" not in arrays:
         meta = {"classes": 0, "reason": NO_LABELS}
         files.write_text(run.classifier_config, json.dumps(meta, indent=2))
@@ -191,7 +230,10 @@ def latent_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, b
             blobs = [gan.pack(s, b) for s in latent_format.quantize(result.z.numpy(), b, gan.config.z_range)]
             rows += [{"image_id": int(i), "bits": b, "stage": "rounded", **r}
                      for i, r in zip(ids, scoring.score_files(gan, blobs, originals)[0])]
-        refined = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
+        if rounded and not gan.config.refine_steps:  # no refinement: the refined latents are the rounded ones
+            refined = blobs
+        else:
+            refined = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
         stored = [run.latent_file(name, b, i) for i in ids]
         scored, decoded[b] = scoring.write_and_score(gan, refined, originals, stored)
         rows += [{"image_id": int(i), "bits": b, "stage": "refined", **r} for i, r in zip(ids, scored)]
@@ -326,12 +368,21 @@ def save_decoded(path: Path, decoded: dict[str, np.ndarray]) -> None:
 # ---------------------------------------------------------------- 04b_residual
 def train_residual(run: str | Path, arrays: dict[str, np.ndarray], base: GanCodec, base_bits: int, loss: str,
                    train_images: int, lambdas: list, steps: int, batch_size: int, lr: float, seed: int, n: int,
-                   m: int, down: int) -> tuple[list, list[dict], dict, dict]:
+                   m: int, down: int, trained_from: str = "") -> tuple[list, list[dict], dict, dict]:
     """04b_residual's training: the base layers of ``train_images`` training images
     (:func:`ganlib.codecs.residual.training_subset`), encoded and decoded as the codec will (timed),
     then the learned residual coder at every λ (:func:`ganlib.codecs.residual.train_all`, which
     writes the models and ``residual.json``). Returns the enhancement layers, the budget rows,
-    the per-step train bpp and the base layer's settings (with ``train_images`` and ``base_seconds``)."""
+    the per-step train bpp and the base layer's settings (with ``train_images`` and ``base_seconds``).
+    With ``trained_from``: the coders that folder ships for this run's generator and these settings
+    (no per-step history)."""
+    if trained_from:
+        settings = {"base_bits": base_bits, "loss": loss, "train_images": train_images, "n": n, "m": m, "down": down,
+                    "lambdas": list(lambdas), "steps": steps, "batch_size": batch_size, "lr": lr}
+        _adopt(run, trained_from, "residual", settings, arrays)
+        meta = files.read_json(paths.RunDir(run).residual_meta)
+        layers, _ = ladder.load_coders(run, arrays["train"].shape[3])
+        return layers, meta.pop("runs"), {}, meta
     train = residual.training_subset(arrays["train"], train_images, seed)
     start = time.perf_counter()
     train_bases = residual.base_images(base, train, progress=True)
