@@ -1,6 +1,8 @@
 # GAN reversal image compression: `make report` runs the notebooks in order with papermill,
 # `make test` runs the tests. Both create .venv and install the pinned dependencies first.
 # Every stage is a real file target: an up-to-date stage does not re-run.
+# The default profile loads its trained models from models/; `make report PROFILE=full && make models PROFILE=full`
+# trains them in the chain and ships them there.
 
 # params/$(PROFILE).yaml; runs/ and reports/ go below $(WORKDIR); $(PYTHON) creates .venv
 PROFILE ?= default
@@ -21,7 +23,7 @@ stage = -f $(RUN)/params/$(1).yaml
 .DELETE_ON_ERROR:
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=default|smoke] [WORKDIR=dir]"
+	@echo "make <target> [PROFILE=default|full|smoke] [WORKDIR=dir]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 report: $(REP)/report.html ## run every stage that is out of date and render reports/$(PROFILE)/report.html
@@ -48,7 +50,7 @@ data: $(RUN)/data.npz ## 01: prepare the data set and the seen/unseen split
 $(RUN)/data.npz: notebooks/01_data.ipynb $(RUN)/params/data.yaml
 	$(PAPERMILL) $< $(REP)/01_data.ipynb $(call stage,data)
 
-train: $(RUN)/generator.safetensors ## 02: train the GAN
+train: $(RUN)/generator.safetensors ## 02: train the GAN (the default profile loads models/: trained_from)
 $(RUN)/generator.safetensors: notebooks/02_train_gan.ipynb $(RUN)/params/train.yaml $(RUN)/data.npz
 	$(PAPERMILL) $< $(REP)/02_train_gan.ipynb $(call stage,train)
 
@@ -87,7 +89,7 @@ $(REP)/summary.csv: notebooks/05_results.ipynb $(RUN)/params/results.yaml $(INVE
 $(REP)/report.html: $(REP)/summary.csv
 	$(PY) -m ganlib.report $(REP)
 
-models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s generator, encoder and prior in models/ (the CLI's default), with a model card
+models: $(RUN)/encoder.safetensors $(REP)/summary.csv ## ship runs/$(PROFILE)'s models to models/, the CLI's default and what the default profile loads (use PROFILE=full)
 	$(PY) -m ganlib.pipeline.ship --profile $(PROFILE)
 
 bench: $(RUN)/encoder.safetensors $(RUN)/baselines.csv $(REP)/summary.csv ## time every codec and GAN mode on this machine: reports/$(PROFILE)/speed.csv

@@ -123,6 +123,13 @@ class Layered(Codec):
     def decode(self, data: bytes) -> np.ndarray:
         return decode_layers(self._unpack(data), self.base, self.enhancement)
 
+    def decode_batch(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """Files -> uint8 (N, H, W, C): :meth:`decode` of each, with the base layers in one generator
+        pass (:meth:`ganlib.codecs.gan.GanCodec.decode_batch`, the same pixels)."""
+        parts = [self._unpack(blob) for blob in blobs]
+        bases = self.base.decode_batch([f.base for f in parts])
+        return np.stack([enhance(f, b, self.enhancement) for f, b in zip(parts, bases, strict=True)])
+
     def payload_span(self, data: bytes) -> tuple[int, int]:
         """From the base layer's payload to the checksum: the marker, the base's length and header,
         and the file's checksum are header (the base's own CRC, inside the span, counts as payload)."""
@@ -132,7 +139,12 @@ class Layered(Codec):
 def decode_layers(f: layered_format.LayeredFile, base, enhancement) -> np.ndarray:
     """The image of a layered file's parts ``f`` (not lossless): the base layer decoded by ``base``
     (a GanCodec), then ``enhancement`` (a layer of ``f.kind``) applied; CodecError if either is damaged."""
-    b = base.decode(f.base)
+    return enhance(f, base.decode(f.base), enhancement)
+
+
+def enhance(f: layered_format.LayeredFile, b: np.ndarray, enhancement) -> np.ndarray:
+    """``f``'s enhancement layer applied by ``enhancement`` to its decoded base layer ``b`` (uint8
+    (H, W, C)); CodecError if the layer is damaged."""
     try:
         return enhancement.decode(f.enhancement, b)
     except CodecError:

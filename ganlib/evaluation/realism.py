@@ -50,7 +50,10 @@ def feature_scale(reference: np.ndarray) -> float:
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """k(x, y) = (x·y / d + 1)³ for features x (m, d) and y (n, d): (m, n)."""
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T
+    k /= x.shape[1]
+    k += 1.0
+    return k * k * k  # not ** 3: numpy's general power is four times slower
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:

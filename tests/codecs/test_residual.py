@@ -56,6 +56,7 @@ def test_layered_file_holds_a_base_layer_that_decodes_alone(images, base, condit
         assert decoded.shape == x.shape and decoded.dtype == np.uint8
         assert np.array_equal(residual.Decoder(base, [conditional]).decode(blob), decoded)  # the command line's
         assert layered.payload_span(blob) == (2 + latent_format.HEADER_BYTES, len(blob) - 2)
+    assert np.array_equal(layered.decode_batch(blobs), np.stack([layered.decode(b) for b in blobs]))
     # the base layers encoded once can be shared by several enhancement rates
     shared = layered.encode_batch(images[:3], [layered_format.unpack(b).base for b in blobs])
     assert shared == blobs
