@@ -180,7 +180,9 @@ class KMeans(Codec):
         centres = pixels[order[np.linspace(0, len(pixels) - 1, k).round().astype(int)]].astype(np.float64)
         for _ in range(self.iterations):
             labels = ((pixels[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-            new = np.array([pixels[labels == j].mean(0) if np.any(labels == j) else centres[j] for j in range(k)])
+            counts = np.bincount(labels, minlength=k)[:, None]  # each cluster's mean, or its centre when empty
+            sums = np.stack([np.bincount(labels, pixels[:, c], minlength=k) for c in range(pixels.shape[1])], 1)
+            new = np.where(counts > 0, sums / np.maximum(counts, 1), centres)
             if np.allclose(new, centres):
                 break
             centres = new

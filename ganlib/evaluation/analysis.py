@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -656,15 +657,25 @@ def verdict_learned(strongest: pd.DataFrame) -> Verdict:
 # ------------------------------------------------------------------ environment and stage times
 def stage_times(directory: str | Path, exclude: Sequence[str] = ("05_results",)) -> pd.DataFrame:
     """Wall time of every executed notebook in ``directory`` (papermill's ``duration``), by
-    name; ``seconds`` is NaN for a notebook without it."""
+    name, with its start and end (ISO 8601; stages may run at once: make's JOBS); ``seconds`` is NaN
+    for a notebook without it."""
     rows = []
     for path in sorted(Path(directory).glob("*.ipynb")):
         if path.stem in exclude:
             continue
         meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
         seconds = float(meta.get("duration") or np.nan)
-        rows.append({"notebook": path.stem, "seconds": seconds, "note": "no-duration" if np.isnan(seconds) else None})
-    return pd.DataFrame(rows, columns=["notebook", "seconds", "note"])
+        rows.append({"notebook": path.stem, "seconds": seconds, "start": meta.get("start_time"),
+                     "end": meta.get("end_time"), "note": "no-duration" if np.isnan(seconds) else None})
+    return pd.DataFrame(rows, columns=["notebook", "seconds", "start", "end", "note"])
+
+
+def stages_span(times: pd.DataFrame) -> float:
+    """Seconds from the first stage's start to the last one's end of :func:`stage_times`' table
+    (NaN without start and end times)."""
+    if not {"start", "end"} <= set(times.columns) or times[["start", "end"]].isna().any().any():
+        return math.nan
+    return (pd.to_datetime(times.end).max() - pd.to_datetime(times.start).min()).total_seconds()
 
 
 def training_budget(run: str | Path) -> pd.DataFrame:

@@ -216,26 +216,27 @@ def latent_files(gan: GanCodec, originals: np.ndarray, ids, result: Inversion, b
                  run: str | Path, name: str, rounded: bool = True, log: Callable[[str], None] | None = None
                  ) -> tuple[list[dict], dict[int, np.ndarray]]:
     """The files of one search (``result``, for ``originals``, evaluation images ``ids``) at every
-    bit depth, in order. For each: with ``rounded``, the latents rounded to the grid, packed and
-    scored from their bytes (not written: the control of refinement); then the latents refined on
-    the grid (:meth:`ganlib.codecs.gan.GanCodec.refined_symbols`), each file written to the run's
-    ``latents/<name>/b<bits>/<id>.gan``, read back, decoded and scored. ``log``: a line per bit depth.
+    bit depth, in order. For each: the latents refined on the grid
+    (:meth:`ganlib.codecs.gan.GanCodec.refined_symbols`), each file written to the run's
+    ``latents/<name>/b<bits>/<id>.gan``, read back, decoded and scored; with ``rounded``, also the
+    latents rounded to the grid, packed and scored from their bytes (not written: the control of
+    refinement; without refinement those are the refined files, whose rows are copied). ``log``: a
+    line per bit depth.
 
     Returns the rows (``image_id``, ``bits``, ``stage`` = ``rounded`` or ``refined``, then
     :func:`ganlib.evaluation.scoring.score_files`' keys) and the decoded refined images by bit depth."""
     run = paths.RunDir(run)
     rows, decoded = [], {}
     for b in bit_depths:
-        if rounded:
+        refined = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
+        stored = [run.latent_file(name, b, i) for i in ids]
+        scored, decoded[b] = scoring.write_and_score(gan, refined, originals, stored)
+        if rounded and gan.config.refine_steps:
             blobs = [gan.pack(s, b) for s in latent_format.quantize(result.z.numpy(), b, gan.config.z_range)]
             rows += [{"image_id": int(i), "bits": b, "stage": "rounded", **r}
                      for i, r in zip(ids, scoring.score_files(gan, blobs, originals)[0])]
-        if rounded and not gan.config.refine_steps:  # no refinement: the refined latents are the rounded ones
-            refined = blobs
-        else:
-            refined = [gan.pack(s, b) for s in gan.refined_symbols(originals, result, b)]
-        stored = [run.latent_file(name, b, i) for i in ids]
-        scored, decoded[b] = scoring.write_and_score(gan, refined, originals, stored)
+        elif rounded:  # no refinement: the refined files are the rounded ones
+            rows += [{"image_id": int(i), "bits": b, "stage": "rounded", **r} for i, r in zip(ids, scored)]
         rows += [{"image_id": int(i), "bits": b, "stage": "refined", **r} for i, r in zip(ids, scored)]
         if log is not None:
             log(f"{b} bits: mean file {np.mean([r['bytes'] for r in scored]):.1f} bytes (bound "

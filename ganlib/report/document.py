@@ -580,8 +580,13 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
     if (d / "stage_times.csv").is_file():
         t = pd.read_csv(d / "stage_times.csv")
         minutes, seconds = divmod(round(t.seconds.sum()), 60)
-        blocks["timings"] = (f"The chain's stages took {minutes} min {seconds} s of wall time in all: "
-                             + "; ".join(f"{r.notebook} {r.seconds:.0f} s" for r in t.itertuples()) + ".")
+        spent = f"The chain's stages took {minutes} min {seconds} s of wall time in all"
+        span = analysis.stages_span(t)
+        if span == span:  # not NaN: the stages' start and end times are known
+            spent = (f"The chain's stages before 05_results took {int(span // 60)} min {round(span % 60)} s of wall "
+                     "time, from the first one's start to the last one's end (make runs JOBS stages at once); their "
+                     f"own times add up to {minutes} min {seconds} s")
+        blocks["timings"] = spent + ": " + "; ".join(f"{r.notebook} {r.seconds:.0f} s" for r in t.itertuples()) + "."
     if (d / "bd_rate_strongest.csv").is_file():
         strongest = pd.read_csv(d / "bd_rate_strongest.csv")
         blocks["strongest"] = "\n\n".join(f"**{SPLIT_NAMES[split]}**\n\n" + table_markdown(g, STRONGEST_COLUMNS)

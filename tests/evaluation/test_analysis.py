@@ -332,12 +332,16 @@ def test_bit_error_study_and_summary():
 
 
 def test_stage_times_and_environment(tmp_path):
-    for name, meta in (("01_data", {"papermill": {"duration": 3.5}}), ("02_train_gan", {}),
+    start, end = "2026-01-01T10:00:00+00:00", "2026-01-01T10:00:03.5+00:00"
+    for name, meta in (("01_data", {"papermill": {"duration": 3.5, "start_time": start, "end_time": end}}),
+                       ("02_train_gan", {}),
                        ("05_results", {"papermill": {"duration": 9.0}})):
         (tmp_path / f"{name}.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
     times = analysis.stage_times(tmp_path)
     assert list(times.notebook) == ["01_data", "02_train_gan"]  # 05 excluded: it is the one running
     assert times.seconds[0] == 3.5 and np.isnan(times.seconds[1]) and times.note[1] == "no-duration"
+    assert times.start[0] == start and np.isnan(analysis.stages_span(times))  # 02 has no times
+    assert analysis.stages_span(times[:1]) == 3.5
     (tmp_path / "learned.json").write_text(json.dumps({"n": 8, "m": 12, "runs": [
         {"model": "factorized", "lambda": 0.01, "steps": 20, "seconds": 2.5}]}))
     env = dict(zip(*provenance.environment(tmp_path).T.values))

@@ -175,3 +175,18 @@ def test_batches_code_as_single_images_do(images, kind, monkeypatch):
     assert np.array_equal(codec.decode_batch(blobs), np.stack([codec.decode(b) for b in blobs]))
     with pytest.raises(ValueError, match="images must be"):
         codec.encode_batch(images[:, :20])
+
+
+def test_the_gaussian_conditional_codes_compressais_bytes():
+    """The faster coder writes and reads exactly what CompressAI's own compress and decompress do."""
+    model = learned.build(1, 8, 12, "hyperprior")
+    model.update(force=True)
+    gc = model.gaussian_conditional
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(5, 12, 7, 7, generator=generator) * 4
+    indexes = gc.build_indexes(torch.rand(5, 12, 7, 7, generator=generator) * 8 + 0.05)
+    ours = gc.compress(inputs, indexes)
+    assert ours == learned._GaussianConditional.compress(gc, inputs, indexes)
+    assert torch.equal(gc.decompress(ours, indexes), learned._GaussianConditional.decompress(gc, ours, indexes))
+    with pytest.raises(ValueError, match="same size"):
+        gc.compress(inputs, indexes[:, :3])

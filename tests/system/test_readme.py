@@ -118,6 +118,14 @@ def test_update_readme_rewrites_only_the_blocks(tmp_path):
     assert document.block(text, "timings") == ("The chain's stages took 2 min 42 s of wall time in all: 01_data 61 s; "
                                              "02_train_gan 100 s.")
     assert text.startswith("intro 1.5 s\n") and document.block(text, "speed") == "x"
+    pd.DataFrame([{"notebook": "01_data", "seconds": 61.2, "start": "2026-01-01T10:00:00+00:00",
+                   "end": "2026-01-01T10:01:01.2+00:00"},
+                  {"notebook": "02_train_gan", "seconds": 100.4, "start": "2026-01-01T10:00:30+00:00",
+                   "end": "2026-01-01T10:02:10.4+00:00"}]).to_csv(tmp_path / "stage_times.csv", index=False)
+    document.update_readme(readme, tmp_path)
+    assert document.block(readme.read_text(), "timings").startswith(
+        "The chain's stages before 05_results took 2 min 10 s of wall time, from the first one's start to the last "
+        "one's end (make runs JOBS stages at once); their own times add up to 2 min 42 s: 01_data 61 s;")
 
 
 def test_markdown_table_uses_the_reports_column_formats():
