@@ -4,12 +4,10 @@
 # The default profile loads its trained models from models/; `make report PROFILE=full && make models PROFILE=full`
 # trains them in the chain and ships them there.
 
-# params/$(PROFILE).yaml; runs/ and reports/ go below $(WORKDIR); $(PYTHON) creates .venv; $(JOBS) stages at once
+# params/$(PROFILE).yaml; runs/ and reports/ go below $(WORKDIR); $(PYTHON) creates .venv
 PROFILE ?= default
 WORKDIR ?= $(CURDIR)
 PYTHON ?= python3
-JOBS ?= 2
-MAKEFLAGS += -j$(JOBS)
 
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -25,7 +23,7 @@ stage = -f $(RUN)/params/$(1).yaml
 .DELETE_ON_ERROR:
 
 help: ## list the targets
-	@echo "make <target> [PROFILE=default|full|smoke] [WORKDIR=dir] [JOBS=2]"
+	@echo "make <target> [PROFILE=default|full|smoke] [WORKDIR=dir]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 report: $(REP)/report.html ## run every stage that is out of date and render reports/$(PROFILE)/report.html
@@ -68,11 +66,8 @@ invert: $(INVERTED) ## 03: compress seen and unseen images by latent search
 $(RUN)/invert_%.csv: notebooks/03_invert.ipynb $(RUN)/params/invert_%.yaml $(RUN)/generator.safetensors $(RUN)/encoder.safetensors
 	$(PAPERMILL) $< $(REP)/03_invert_$*.ipynb $(call stage,invert_$*) -p name $*
 
-# 03b times the encoding modes, so it runs alone: after the stages it could share the machine with (order-only
-# prerequisites: it does not re-run when they do), and 04c after it
-ALONE_AFTER := $(INVERTED) $(RUN)/baselines.csv $(RUN)/residual.csv $(RUN)/classifier.json
 tradeoff: $(RUN)/tradeoff.csv ## 03b: quality against encode time of the encoder, hybrid and search modes
-$(RUN)/tradeoff.csv: notebooks/03b_tradeoff.ipynb $(RUN)/params/tradeoff.yaml $(RUN)/encoder.safetensors | $(ALONE_AFTER)
+$(RUN)/tradeoff.csv: notebooks/03b_tradeoff.ipynb $(RUN)/params/tradeoff.yaml $(RUN)/encoder.safetensors
 	$(PAPERMILL) $< $(REP)/03b_tradeoff.ipynb $(call stage,tradeoff)
 
 baselines: $(RUN)/baselines.csv ## 04: classical and learned codecs on the same images
@@ -84,7 +79,7 @@ $(RUN)/residual.csv: notebooks/04b_residual.ipynb $(RUN)/params/residual.yaml $(
 	$(PAPERMILL) $< $(REP)/04b_residual.ipynb $(call stage,residual)
 
 realism: $(RUN)/realism.csv ## 04c: class accuracy, KID and FID of every codec's decoded images
-$(RUN)/realism.csv: notebooks/04c_realism.ipynb $(RUN)/params/realism.yaml $(RUN)/classifier.json $(INVERTED) $(RUN)/baselines.csv $(RUN)/residual.csv | $(RUN)/tradeoff.csv
+$(RUN)/realism.csv: notebooks/04c_realism.ipynb $(RUN)/params/realism.yaml $(RUN)/classifier.json $(INVERTED) $(RUN)/baselines.csv $(RUN)/residual.csv
 	$(PAPERMILL) $< $(REP)/04c_realism.ipynb $(call stage,realism)
 
 results: $(REP)/summary.csv ## 05: summary tables and figures

@@ -657,7 +657,7 @@ def verdict_learned(strongest: pd.DataFrame) -> Verdict:
 # ------------------------------------------------------------------ environment and stage times
 def stage_times(directory: str | Path, exclude: Sequence[str] = ("05_results",)) -> pd.DataFrame:
     """Wall time of every executed notebook in ``directory`` (papermill's ``duration``), by
-    name, with its start and end (ISO 8601; stages may run at once: make's JOBS); ``seconds`` is NaN
+    name, with its start and end (ISO 8601); ``seconds`` is NaN
     for a notebook without it."""
     rows = []
     for path in sorted(Path(directory).glob("*.ipynb")):

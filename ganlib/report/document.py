@@ -584,7 +584,7 @@ def readme_blocks(directory: str | Path) -> dict[str, str]:
         span = analysis.stages_span(t)
         if span == span:  # not NaN: the stages' start and end times are known
             spent = (f"The chain's stages before 05_results took {int(span // 60)} min {round(span % 60)} s of wall "
-                     "time, from the first one's start to the last one's end (make runs JOBS stages at once); their "
+                     "time, from the first one's start to the last one's end; their "
                      f"own times add up to {minutes} min {seconds} s")
         blocks["timings"] = spent + ": " + "; ".join(f"{r.notebook} {r.seconds:.0f} s" for r in t.itertuples()) + "."
     if (d / "bd_rate_strongest.csv").is_file():

@@ -125,7 +125,7 @@ def test_update_readme_rewrites_only_the_blocks(tmp_path):
     document.update_readme(readme, tmp_path)
     assert document.block(readme.read_text(), "timings").startswith(
         "The chain's stages before 05_results took 2 min 10 s of wall time, from the first one's start to the last "
-        "one's end (make runs JOBS stages at once); their own times add up to 2 min 42 s: 01_data 61 s;")
+        "one's end; their own times add up to 2 min 42 s: 01_data 61 s;")
 
 
 def test_markdown_table_uses_the_reports_column_formats():
