@@ -20,8 +20,9 @@ always decodes on the CPU. GAN rows, at the ``results`` section's bit depth with
   quality ladder made and scored, the smallest that meets the target kept), decoded file by file.
 
 Classical and learned codecs encode and decode one image at a time (``batch`` 1); their ``mode``
-is their parameter. Every time is the mean wall time per image after an untimed warm-up call
-(for a GAN encode, :func:`ganlib.pipeline.stages.warm_up`: the same mode cut to 2 steps).
+is their parameter (AVIF's with its encoder speed: the chain's, and 0, the slowest). Every time is
+the mean wall time per image after an untimed warm-up call (for a GAN encode,
+:func:`ganlib.pipeline.stages.warm_up`: the same mode cut to 2 steps).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganlib.codecs import residual, zoo
+from ganlib.codecs import classical, residual, zoo
 from ganlib.codecs.gan import GanCodec
 from ganlib.core import files, params, paths, runtime
 from ganlib.data import datasets
@@ -69,7 +70,8 @@ def codec_row(c, images) -> dict:
     c.decode(c.encode(images[0]))
     blobs, enc = seconds(lambda: [c.encode(im) for im in images])
     decoded, dec = seconds(lambda: [c.decode(b) for b in blobs])
-    return row(c.name, c.param, 1, images, blobs, decoded, enc, dec)
+    mode = f"{c.param}, speed {c.speed}" if hasattr(c, "speed") else c.param
+    return row(c.name, mode, 1, images, blobs, decoded, enc, dec)
 
 
 def gan_row(mode: str, gan: GanCodec, images: np.ndarray, batch: int) -> dict:
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     device = runtime.setup(0)
     images = arrays["test"][arrays["unseen_ids"][: args.n]]
     codecs = [zoo.codec(name, p, images.shape[3]) for name, p in CLASSICAL]
+    codecs.append(classical.AVIF(0, images.shape[3], speed=0))  # the slowest, best setting, beside the chain's
     budget = run.learned_meta
     if budget.is_file():  # each learned model at its middle lambda
         meta = json.loads(budget.read_text())

@@ -142,14 +142,21 @@ class JPEG2000(PillowCodec):
 
 
 class AVIF(PillowCodec):
-    """AVIF (libavif via Pillow), quality 0..100, at libavif's default speed (:data:`SPEED`)."""
+    """AVIF (libavif via Pillow), quality 0..100, at an encoder ``speed`` 0 (slowest, best) to 10,
+    by default libavif's own (:data:`SPEED`)."""
 
     name, format, feature = "avif", "AVIF", "avif"
     knob = ("quality", 0, 100)
-    SPEED = 6  # libavif's default; why not 0, the slowest: docs/results.md, AVIF
+    SPEED = 6  # libavif's default; why the chain does not use 0: docs/results.md, AVIF
+
+    def __init__(self, param: int | None = None, channels: int = 1, speed: int = SPEED):
+        if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 10:
+            raise ValueError(f"speed={speed!r} is not allowed; it must be an integer from 0 to 10")
+        super().__init__(param, channels)
+        self.speed = speed
 
     def save_options(self) -> dict:
-        return {"quality": self.param, "speed": self.SPEED}
+        return {"quality": self.param, "speed": self.speed}
 
     def payload_span(self, data: bytes) -> tuple[int, int]:
         """The data of the ``mdat`` box (the AV1 bitstream)."""

@@ -7,6 +7,7 @@ no torch; a codec that needs it brings it.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -86,19 +87,20 @@ def score_codecs(codecs: Sequence[Codec], images: Mapping[str, tuple[np.ndarray,
     keys), one per split, codec and image in that order, and the decoded images by
     ``"<split>_<codec id>"``, in the rows' order (so concatenated, image i is row i's)."""
     rows, decoded = [], {}
-    for split, (ids, originals) in images.items():
-        shared = prepare(originals) if prepare is not None else None
-        if workers > 1:
-            spawn = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                       initializer=_one_thread)) if workers > 1 else None
+        for split, (ids, originals) in images.items():
+            shared = prepare(originals) if prepare is not None else None
+            if pool is not None:
                 futures = [pool.submit(_score_one, c, split, ids, originals, shared, path, encode) for c in codecs]
                 results = [f.result() for f in bar(futures, desc=f"{split} images")]
-        else:
-            results = [_score_one(c, split, ids, originals, shared, path, encode)
-                       for c in bar(codecs, desc=f"{split} images")]
-        for c, (scored, images_back) in zip(codecs, results):
-            rows += scored
-            decoded[f"{split}_{c.id}"] = images_back
+            else:
+                results = [_score_one(c, split, ids, originals, shared, path, encode)
+                           for c in bar(codecs, desc=f"{split} images")]
+            for c, (scored, images_back) in zip(codecs, results):
+                rows += scored
+                decoded[f"{split}_{c.id}"] = images_back
     return pd.DataFrame(rows), decoded
 
 

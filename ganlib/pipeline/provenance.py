@@ -38,13 +38,13 @@ def environment(run: str | Path) -> pd.DataFrame:
     if run.generator_config.is_file():
         g = json.loads(run.generator_config.read_text())
         config = ", ".join(f"{k} {v}" for k, v in g["config"].items())
-        trained = f", trained {g['steps']} steps in {g['seconds']} s" if g.get("steps") and g.get("seconds") else ""
+        trained = f", trained {g['steps']} steps in {g['seconds']:.1f} s" if g.get("steps") and g.get("seconds") else ""
         out["Generator"] = (f"{config}; {g.get('generator_parameters', 0):,} parameters{trained}; "
                             f"fingerprint {g['fingerprint']}")
     if run.learned_meta.is_file():
         budget = json.loads(run.learned_meta.read_text())
         runs = budget.get("runs", [])
         out["Learned codecs"] = (f"N={budget.get('n')}, M={budget.get('m')}: " + "; ".join(
-            f"{r['model']} λ={r['lambda']}: {r['steps']} steps in {r['seconds']} s" for r in runs)
+            f"{r['model']} λ={r['lambda']}: {r['steps']} steps in {r['seconds']:.1f} s" for r in runs)
             + f" (total {sum(r['seconds'] for r in runs):.0f} s)") if runs else "not trained"
     return pd.DataFrame(list(out.items()), columns=["key", "value"])

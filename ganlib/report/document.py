@@ -482,14 +482,15 @@ def markdown_tables(summary_csv: str | Path) -> str:
 
 # ------------------------------------------------------------------ the blocks of README.md and docs/results.md
 def _speed_label(row) -> str:
-    """A row of speed.csv: "GAN reversal, hybrid" or the codec with its parameter ("JPEG q=1")."""
+    """A row of speed.csv: "GAN reversal, hybrid" or the codec with its parameter ("JPEG q=1"; AVIF's
+    mode also gives its encoder speed: "AVIF q=0, speed 6")."""
     if row.codec == "gan":
         return f"GAN reversal, {row['mode']}"
     if row.codec == "gan_ladder":
         return f"GAN reversal's ladder, compress --{row['mode']}"
-    mode = str(row["mode"])
+    mode, _, speed = str(row["mode"]).partition(", speed ")
     param = None if mode in ("", "nan") else float(mode) if "." in mode else int(mode)
-    return families.label(row.codec, param)
+    return families.label(row.codec, param) + (f", speed {speed}" if speed else "")
 
 
 SPEED_COLUMNS = {"Codec": (_speed_label, "{}"),

@@ -103,3 +103,13 @@ def test_payload_spans_point_at_the_coded_data(images):
 def test_kmeans_more_colours_cost_more(images):
     sizes = [len(classical.codec("kmeans", k).encode(images[0])) for k in (2, 4, 8, 16)]
     assert sizes == sorted(sizes)
+
+
+def test_avif_speed_is_checked_and_reaches_the_encoder(images):
+    with pytest.raises(ValueError, match="speed=11.*0 to 10"):
+        classical.AVIF(0, speed=11)
+    slow, fast = classical.AVIF(0, speed=0), classical.AVIF(0)
+    assert fast.speed == classical.AVIF.SPEED
+    blobs = [c.encode(images[0]) for c in (slow, fast)]
+    assert blobs[0] != blobs[1]  # the speed changes the encoder's choices, so the file
+    assert all(c.decode(b).shape == images[0].shape for c, b in zip((slow, fast), blobs))

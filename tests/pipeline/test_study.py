@@ -129,7 +129,7 @@ def test_the_study_profile_keeps_the_default_runs_data_training_and_search():
     assert settings.data == {**default["data"], "n_eval": raw["data"]["n_eval"], "data_dir": "", "unseen_fraction": 0.1,
                              "n_images": 4096}
     assert raw["data"]["n_eval"] <= default["data"]["n_eval"]  # its images: the first of the default run's
-    train = {k: v for k, v in default["train"].items() if k not in ("latent_dim", "width")}
+    train = {k: v for k, v in default["train"].items() if k not in ("latent_dim", "width", "trained_from")}
     assert settings.train == {**train, "lr": 0.0002}  # the sweep's; the default model's lr is its own entry's
     unseen = {k: v for k, v in default["invert_unseen"].items() if k != "split"}
     assert raw["invert"] == unseen

@@ -177,3 +177,11 @@ def test_markdown_tables_from_summary(tmp_path):
         "| GAN reversal, command line's mode | 2000 | 0.780 ± 0.004 | 10.25 | 20.72 ± 0.21 | 725.6 | 0.850 ± 0.012 |",
         "| GAN reversal, seed's search | 64 | 0.780 ± 0.010 | 10.25 | 20.90 ± 0.50 | 700.1 | 0.860 ± 0.020 |",
         "| PNG (lossless) | 2000 | 5.180 ± 0.030 | 1.61 | ∞ | 0.0 | 1.000 ± 0.000 |"]
+
+
+def test_speed_rows_are_labelled_with_their_parameter_and_avif_s_encoder_speed():
+    rows = pd.DataFrame({"codec": ["jpeg", "png", "avif", "gan", "gan_ladder"],
+                         "mode": ["1", "", "0, speed 6", "hybrid", "target ssim>=0.9"]})
+    assert [document._speed_label(r) for _, r in rows.iterrows()] == [
+        "JPEG q=1", "PNG", "AVIF q=0, speed 6", "GAN reversal, hybrid",
+        "GAN reversal's ladder, compress --target ssim>=0.9"]
