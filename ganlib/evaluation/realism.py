@@ -61,18 +61,22 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     the mean kernel within x and within y without the diagonal, minus twice the mean across."""
     m, n = len(x), len(y)
     kxx, kyy = polynomial_kernel(x, x), polynomial_kernel(y, y)
-    within = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-    return float(within - 2.0 * polynomial_kernel(x, y).mean())
+    f64 = np.float64  # sums in double precision whatever the features' precision
+    within = ((kxx.sum(dtype=f64) - np.trace(kxx, dtype=f64)) / (m * (m - 1))
+              + (kyy.sum(dtype=f64) - np.trace(kyy, dtype=f64)) / (n * (n - 1)))
+    return float(within - 2.0 * polynomial_kernel(x, y).mean(dtype=f64))
 
 
 def kid(x: np.ndarray, y: np.ndarray, subsets: int = 10, subset: int = KID_SUBSET, seed: int = 0
         ) -> tuple[float, float]:
     """KID between features x and y: :func:`mmd2_unbiased` on ``subsets`` pairs of random subsets of
-    min(``subset``, len(x), len(y)) rows of each, drawn without replacement from ``seed``. Returns
-    the mean and the standard deviation over the subsets (0 for one); NaN for sets of fewer than 2."""
+    min(``subset``, len(x), len(y)) rows of each, drawn without replacement from ``seed``, the
+    kernels in single precision (three times faster; the sums stay double). Returns the mean and
+    the standard deviation over the subsets (0 for one); NaN for sets of fewer than 2."""
     size = min(subset, len(x), len(y))
     if size < 2:
         return math.nan, math.nan
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
     rng = np.random.default_rng(seed)
     values = [mmd2_unbiased(x[rng.choice(len(x), size, replace=False)], y[rng.choice(len(y), size, replace=False)])
               for _ in range(subsets)]
