@@ -13,6 +13,7 @@ import numpy as np
 import PIL
 from PIL import Image, features
 
+from ganlib.core import params
 from ganlib.data.datasets import to_hwc
 from ganlib.formats.interface import Codec
 
@@ -150,8 +151,7 @@ class AVIF(PillowCodec):
     SPEED = 6  # libavif's default; why the chain does not use 0: docs/results.md, AVIF
 
     def __init__(self, param: int | None = None, channels: int = 1, speed: int = SPEED):
-        if isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 10:
-            raise ValueError(f"speed={speed!r} is not allowed; it must be an integer from 0 to 10")
+        params.int_range("speed", speed, 0, 10)
         super().__init__(param, channels)
         self.speed = speed
 
